@@ -1,0 +1,1 @@
+"""Strait Runs: job-run management and monitoring (shared package of every function)."""

@@ -1,0 +1,1 @@
+"""Adapters at the edge: the DynamoDB store, the SQS queue, tokens, the clock, ids."""

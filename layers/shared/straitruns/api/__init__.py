@@ -1,0 +1,1 @@
+"""HTTP in and out only: routers, auth dependency, body parsing, error mapping."""

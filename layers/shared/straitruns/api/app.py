@@ -1,0 +1,85 @@
+"""The FastAPI application: one builder for every Lambda group and for the local stack."""
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+
+from straitruns.api.errors import install_error_handlers
+from straitruns.api.middleware import RequestContextMiddleware
+from straitruns.wiring import Services
+
+# Which routers each Lambda function serves (template.yaml declares the same groups).
+GROUPS: dict[str, tuple[str, ...]] = {
+    "runs_query": ("runs_query",),
+    "jobs": ("projects", "jobs"),
+}
+
+
+def _router(name: str) -> APIRouter:
+    from importlib import import_module
+
+    module = import_module(f"straitruns.api.routers.{name}")
+    router: APIRouter = module.router
+    return router
+
+
+def _body_models() -> list[type[BaseModel]]:
+    from straitruns.services import commands
+
+    return [
+        commands.CreateProject,
+        commands.CreateApiKey,
+        commands.CreateJob,
+        commands.UpdateJob,
+        commands.TriggerRun,
+        commands.BulkTrigger,
+    ]
+
+
+def all_router_names() -> list[str]:
+    return list(dict.fromkeys(name for names in GROUPS.values() for name in names))
+
+
+def create_app(services_factory: Callable[[], Services], groups: Sequence[str] | None = None) -> FastAPI:
+    """An app serving the routers of `groups` (all of them when None). `/openapi.json` and
+    `/docs` always describe every route of every plane."""
+    app = FastAPI(
+        title="Strait Runs API",
+        version="1.0.0",
+        description="Job-run management and monitoring. See docs/ in the repository for behaviour.",
+    )
+    app.state.services_factory = services_factory
+    app.add_middleware(RequestContextMiddleware)
+    install_error_handlers(app)
+    names = all_router_names() if groups is None else [n for group in groups for n in GROUPS[group]]
+    for name in dict.fromkeys(names):
+        app.include_router(_router(name))
+    _install_openapi(app, full=groups is None)
+    return app
+
+
+def _install_openapi(app: FastAPI, *, full: bool) -> None:
+    """The OpenAPI document of the whole API, whichever routers this app serves."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        routes = app.routes
+        if not full:
+            everything = FastAPI()
+            for name in all_router_names():
+                everything.include_router(_router(name))
+            routes = everything.routes
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=routes)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in _body_models():
+            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(model_schema.pop("$defs", {}))
+            components[model.__name__] = model_schema
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

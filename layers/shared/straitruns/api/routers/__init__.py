@@ -1,0 +1,1 @@
+"""One router per resource; functions/<group>/app.py picks the routers of its group."""

@@ -1,0 +1,48 @@
+"""Typed domain errors. The api layer maps each to one HTTP status, in one place."""
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base of every error a use case raises on purpose."""
+
+    def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class BadRequest(DomainError):
+    """400: malformed input that is not a body-shape problem."""
+
+
+class Unauthenticated(DomainError):
+    """401."""
+
+
+class Forbidden(DomainError):
+    """403."""
+
+
+class NotFound(DomainError):
+    """404: missing, or belonging to another project."""
+
+
+class Conflict(DomainError):
+    """409: the resource's state does not allow the operation."""
+
+
+class Gone(DomainError):
+    """410: the run is terminal."""
+
+
+class PayloadTooLarge(DomainError):
+    """413: a field (named in the message) is over its byte limit."""
+
+
+class ValidationFailed(DomainError):
+    """422: well-formed input of the wrong shape or out of range."""
+
+
+class Unavailable(DomainError):
+    """503: a dependency is throttled or down; safe to retry."""

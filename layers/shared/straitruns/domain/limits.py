@@ -1,0 +1,49 @@
+"""Every limit of the service (spec 1.5), in one place."""
+
+KIB = 1024
+MIB = 1024 * KIB
+
+REQUEST_BODY_BYTES = 1 * MIB
+PAYLOAD_BYTES = 256 * KIB
+RESULT_BYTES = 256 * KIB
+ERROR_BYTES = 8 * KIB
+JSON_MAX_DEPTH = 64
+
+MAP_ENTRIES = 32  # metadata and tags
+MAP_KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+MAP_VALUE_CHARS = 512
+SLUG_PATTERN = r"^[a-z0-9-]{1,64}$"
+KEY_CHARS = 256  # idempotency key, concurrency key
+
+EVENT_MESSAGE_BYTES = 8 * KIB
+EVENT_DATA_BYTES = 64 * KIB
+STATE_VALUE_BYTES = 256 * KIB
+ENTRY_KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,256}$"  # state and output keys
+STREAM_ID_CHARS = 64
+STREAM_CHUNK_BYTES = 64 * KIB
+CHILDREN_PER_RUN = 1000
+
+BULK_IDS = 100  # bulk-cancel, bulk-replay
+BULK_DLQ_IDS = 500
+BULK_TRIGGER_ITEMS = 500
+LINEAGE_DEPTH = 10
+WORK_SECONDS_PER_REQUEST = 20
+RESPONSE_BYTES = 5 * MIB
+
+RUN_LIST_DEFAULT_LIMIT = 50
+RUN_LIST_MAX_LIMIT = 100
+SUB_LIST_DEFAULT_LIMIT = 1000
+SUB_LIST_MAX_LIMIT = 1000
+
+PRIORITY_MIN, PRIORITY_MAX = 0, 10
+SCHEDULE_AHEAD_MAX_SECS = 30 * 24 * 3600
+MAX_ATTEMPTS_RANGE = (1, 100)
+TIMEOUT_SECS_RANGE = (1, 840)
+RUN_TTL_SECS_RANGE = (60, 2_592_000)
+RETRY_DELAY_SECS_RANGE = (0, 86_400 * 7)
+
+# Payload leaves indexed for payload_contains (ARCHITECTURE.md: the first 24).
+PAYLOAD_INDEXED_LEAVES = 24
+# The stored run item keeps JSON values inline up to this size; larger ones get their own item.
+INLINE_JSON_BYTES = 32 * KIB
+IDEMPOTENCY_HOLD_SECS = 24 * 3600

@@ -1,0 +1,181 @@
+"""Domain models. JSON values are held as canonical JSON text (`JsonText`), never as floats."""
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from straitruns.domain.jsonvalue import JsonText
+from straitruns.domain.statuses import RunStatus
+
+
+class RetryBackoff(StrEnum):
+    EXPONENTIAL = "exponential"
+    LINEAR = "linear"
+    FIXED = "fixed"
+
+
+class TriggeredBy(StrEnum):
+    MANUAL = "manual"
+    RETRY = "retry"
+    SPAWN = "spawn"
+
+
+class ErrorClass(StrEnum):
+    CLIENT = "client"
+    AUTH = "auth"
+    RATE_LIMITED = "rate_limited"
+    SERVER = "server"
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    HEARTBEAT = "heartbeat"
+    SYSTEM = "system"
+    CANCELED = "canceled"
+
+
+class EventLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARN = "warn"
+    ERROR = "error"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ExecutionTrace(_Model):
+    queue_wait_ms: int = 0
+    dequeue_ms: int = 0
+    connect_ms: int = 0
+    ttfb_ms: int = 0
+    transfer_ms: int = 0
+    total_ms: int = 0
+    dispatch_ms: int = 0
+
+
+class UsageTotals(_Model):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cost_microusd: int = 0
+
+
+class Project(_Model):
+    id: str
+    name: str
+    created_at: datetime
+
+
+class ApiKey(_Model):
+    """A stored API key: only the SHA-256 of the raw key is kept."""
+
+    id: str
+    project_id: str
+    name: str
+    scopes: tuple[str, ...]
+    key_hash: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class Job(_Model):
+    id: str
+    project_id: str
+    slug: str
+    name: str
+    endpoint_url: str
+    enabled: bool = True
+    paused: bool = False
+    max_attempts: int = 3
+    timeout_secs: int = 300
+    run_ttl_secs: int = 86_400
+    retry_backoff: RetryBackoff = RetryBackoff.EXPONENTIAL
+    retry_initial_delay_secs: int = 1
+    retry_max_delay_secs: int = 3600
+    max_concurrency: int | None = None
+    max_concurrency_per_key: int | None = None
+    poison_pill_threshold: int = 0
+    tags: dict[str, str] = Field(default_factory=dict)
+    default_run_metadata: dict[str, str] = Field(default_factory=dict)
+    version: int = 1
+    version_id: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class Batch(_Model):
+    id: str
+    project_id: str
+    job_id: str
+    item_count: int
+    created_count: int
+    created_at: datetime
+
+
+class Run(_Model):
+    """A run: the reference's fields, the spec's additions, and internal bookkeeping."""
+
+    id: str
+    job_id: str
+    project_id: str
+    status: RunStatus
+    attempt: int = 1
+    payload: JsonText = "{}"
+    result: JsonText | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    error: str | None = None
+    triggered_by: TriggeredBy = TriggeredBy.MANUAL
+    scheduled_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    next_retry_at: datetime | None = None
+    expires_at: datetime | None = None
+    parent_run_id: str | None = None
+    priority: int = 0
+    idempotency_key: str | None = None
+    job_version: int = 1
+    workflow_step_run_id: str | None = None
+    max_attempts_override: int | None = None
+    timeout_secs_override: int | None = None
+    retry_backoff: RetryBackoff | None = None
+    retry_initial_delay_secs: int | None = None
+    retry_max_delay_secs: int | None = None
+    execution_trace: ExecutionTrace | None = None
+    debug_mode: bool = False
+    continuation_of: str | None = None
+    lineage_depth: int = 0
+    tags: dict[str, str] = Field(default_factory=dict)
+    job_version_id: str | None = None
+    created_by: str
+    batch_id: str | None = None
+    concurrency_key: str | None = None
+    created_at: datetime
+    error_class: ErrorClass | None = None
+    replayed_from: str | None = None
+    machine_preset: str | None = None
+    usage_totals: UsageTotals = Field(default_factory=UsageTotals)
+    # Internal, never shown: dispatch generation (spec 2.1), the forward continue link, and
+    # whether the run was ever claimed (only a never-claimed run can expire).
+    generation: int = 0
+    continued_by: str | None = None
+    ever_claimed: bool = False
+
+    @property
+    def is_terminal(self) -> bool:
+        from straitruns.domain.statuses import is_terminal
+
+        return is_terminal(self.status)
+
+
+class Event(_Model):
+    id: str
+    run_id: str
+    sequence: int
+    type: str
+    level: EventLevel
+    message: str | None = None
+    data: JsonText | None = None
+    created_at: datetime

@@ -1,0 +1,1 @@
+"""Use cases. They know nothing of HTTP; adapters are passed in."""

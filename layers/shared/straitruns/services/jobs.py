@@ -1,0 +1,164 @@
+"""Jobs: create, read, update (the version grows), delete (spec 2.2, 8)."""
+
+from urllib.parse import urlsplit
+
+from straitruns.adapters.run_queue import RunMessage, RunQueue
+from straitruns.adapters.store.jobs import JobStore, SlugTaken, StaleJob
+from straitruns.adapters.store.runs import RunStore
+from straitruns.domain.auth import Principal
+from straitruns.domain.clock import Clock
+from straitruns.domain.errors import Conflict, NotFound, ValidationFailed
+from straitruns.domain.ids import IdFactory, IdKind, is_valid_id
+from straitruns.domain.models import Job
+from straitruns.domain.run_filter import RunFilter
+from straitruns.domain.statuses import RunStatus, is_terminal
+from straitruns.services.commands import CreateJob, UpdateJob
+from straitruns.services.projects import can_see
+from straitruns.services.run_state import RunStateMachine
+
+_UNPARK_BATCH = 500
+_DELETE_CANCEL_MAX = 1000
+
+
+class JobService:
+    def __init__(
+        self,
+        jobs: JobStore,
+        runs: RunStore,
+        state: RunStateMachine,
+        queue: RunQueue,
+        clock: Clock,
+        ids: IdFactory,
+        allow_plain_http: bool,
+    ) -> None:
+        self.jobs = jobs
+        self.runs = runs
+        self.state = state
+        self.queue = queue
+        self.clock = clock
+        self.ids = ids
+        self.allow_plain_http = allow_plain_http
+
+    def create(self, project_id: str, command: CreateJob) -> Job:
+        """A new job (version 1). Raises ValidationFailed for a bad URL, Conflict for a taken slug."""
+        self._check_url(command.endpoint_url)
+        now = self.clock.now()
+        settings = command.model_dump(exclude_none=True)
+        job = Job(
+            id=self.ids.new(IdKind.JOB),
+            project_id=project_id,
+            version_id=self.ids.new(IdKind.VERSION),
+            created_at=now,
+            updated_at=now,
+            **settings,
+        )
+        try:
+            self.jobs.create(job)
+        except SlugTaken as exc:
+            raise Conflict(f"a job with slug '{job.slug}' already exists in this project") from exc
+        return job
+
+    def get(self, principal: Principal, job_ref: str, project_id: str | None = None) -> Job:
+        """A job by id or slug. Raises NotFound for a missing job or one of another project."""
+        job: Job | None = None
+        if is_valid_id(IdKind.JOB, job_ref):
+            job = self.jobs.get(job_ref)
+        else:
+            project = project_id or principal.project_id
+            if project:
+                job = self.jobs.get_by_slug(project, job_ref)
+        if job is None or not can_see(principal, job.project_id):
+            raise NotFound("job not found")
+        return job
+
+    def list_jobs(self, project_id: str, limit: int, after: str | None) -> tuple[list[Job], str | None]:
+        return self.jobs.list_jobs(project_id, limit, after)
+
+    def update(self, principal: Principal, job_ref: str, command: UpdateJob, project_id: str | None) -> Job:
+        """Applies the given fields; the version grows by one. Un-pausing or enabling the job
+        re-enqueues its parked runs. Raises NotFound, Conflict, ValidationFailed."""
+        job = self.get(principal, job_ref, project_id)
+        changes = command.model_dump(exclude_unset=True)
+        if "endpoint_url" in changes:
+            self._check_url(changes["endpoint_url"])
+        for required in ("slug", "name", "endpoint_url", "enabled", "paused"):
+            if required in changes and changes[required] is None:
+                raise ValidationFailed(f"{required} cannot be null", [{"field": required, "error": "null"}])
+        defaults = Job.model_fields
+        for name in list(changes):
+            if (
+                changes[name] is None
+                and defaults[name].default is not None
+                and not defaults[name].is_required()
+            ):
+                changes[name] = defaults[name].default
+        updated = job.model_copy(
+            update={
+                **changes,
+                "version": job.version + 1,
+                "version_id": self.ids.new(IdKind.VERSION),
+                "updated_at": self.clock.now(),
+            }
+        )
+        updated = Job.model_validate(updated.model_dump())
+        try:
+            self.jobs.replace(job, updated)
+        except SlugTaken as exc:
+            raise Conflict(f"a job with slug '{updated.slug}' already exists in this project") from exc
+        except StaleJob as exc:
+            raise Conflict("the job changed concurrently; read it again") from exc
+        if (job.paused or not job.enabled) and not updated.paused and updated.enabled:
+            self.release_parked(updated)
+        return updated
+
+    def release_parked(self, job: Job) -> int:
+        """Re-enqueues the runs parked while the job was paused or disabled."""
+        released = 0
+        while run_ids := self.runs.parked_run_ids(job.id, _UNPARK_BATCH):
+            runs = self.runs.get_many(run_ids)
+            messages = [
+                RunMessage(run.id, run.generation) for run in runs.values() if run.status == RunStatus.QUEUED
+            ]
+            self.queue.send(messages)
+            self.runs.unpark(run_ids)
+            released += len(messages)
+        return released
+
+    def delete(self, principal: Principal, job_ref: str, project_id: str | None) -> None:
+        """Deletes the job and cancels its non-terminal runs (the first 1,000 at once; any left
+        end `system_failed` when dispatched, since the job is gone)."""
+        job = self.get(principal, job_ref, project_id)
+        self.jobs.delete(job)
+        page = self.runs.list_runs(
+            RunFilter(project_id=job.project_id, job_id=job.id),
+            limit=_DELETE_CANCEL_MAX,
+            before=None,
+            budget=_DELETE_CANCEL_MAX,
+        )
+        now = self.clock.now()
+        for run in page.runs:
+            if is_terminal(run.status):
+                continue
+            try:
+                self.state.change(
+                    run,
+                    RunStatus.CANCELED,
+                    "job deleted",
+                    finished_at=now,
+                    error="job deleted",
+                    error_class="canceled",
+                )
+            except Conflict:
+                continue  # it moved on concurrently; its new owner settles it
+
+    def _check_url(self, url: str) -> None:
+        parts = urlsplit(url)
+        allowed = ("https", "http") if self.allow_plain_http else ("https",)
+        if parts.scheme not in allowed or not parts.hostname:
+            expected = "an http(s)" if self.allow_plain_http else "an https"
+            raise ValidationFailed(
+                f"endpoint_url must be {expected} URL with a host",
+                [{"field": "endpoint_url", "error": "invalid URL"}],
+            )
+        if len(url) > 2048:
+            raise ValidationFailed("endpoint_url is too long", [{"field": "endpoint_url"}])

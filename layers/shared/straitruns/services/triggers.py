@@ -1,0 +1,237 @@
+"""Triggers: one run, or a batch of runs, created and handed to the run queue (spec 4.1, 8)."""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from straitruns.adapters.run_queue import MAX_DELAY_SECS, RunMessage, RunQueue
+from straitruns.adapters.store.jobs import JobStore
+from straitruns.adapters.store.runs import IdempotencyGuard, IdempotencyKeyHeld, RunStore
+from straitruns.domain import limits
+from straitruns.domain.auth import Principal
+from straitruns.domain.clock import Clock
+from straitruns.domain.errors import Conflict, DomainError, NotFound, PayloadTooLarge, ValidationFailed
+from straitruns.domain.ids import IdFactory, IdKind, is_valid_id
+from straitruns.domain.jsonvalue import dump_json, json_size
+from straitruns.domain.models import Batch, Job, Run, TriggeredBy
+from straitruns.domain.statuses import RunStatus
+from straitruns.services.commands import BulkTrigger, RunOptions, TriggerRun
+from straitruns.services.projects import can_see
+from straitruns.services.run_state import status_change_event
+
+
+@dataclass(frozen=True)
+class TriggerOutcome:
+    run: Run
+    created: bool  # False: an idempotent repeat returned the run holding the key
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    batch_id: str | None
+    entries: list[Run | DomainError]
+    created: int
+
+
+def idempotency_guard(job_id: str, key: str) -> IdempotencyGuard:
+    return IdempotencyGuard(job_id, hashlib.sha256(key.encode()).hexdigest())
+
+
+class TriggerService:
+    def __init__(self, jobs: JobStore, runs: RunStore, queue: RunQueue, clock: Clock, ids: IdFactory) -> None:
+        self.jobs = jobs
+        self.runs = runs
+        self.queue = queue
+        self.clock = clock
+        self.ids = ids
+
+    def trigger(
+        self, principal: Principal, job: Job, command: TriggerRun, header_key: str | None
+    ) -> TriggerOutcome:
+        """Creates one run of `job` (or returns the run holding the idempotency key).
+
+        Raises Conflict (job disabled), ValidationFailed, PayloadTooLarge.
+        """
+        self._check_enabled(job)
+        key = _idempotency_key(command.idempotency_key, header_key)
+        run = self._new_run(principal, job, command, key, batch_id=None)
+        outcome = self._store(job, run, key)
+        if outcome.created:
+            self._enqueue([outcome.run], job)
+        return outcome
+
+    def bulk_trigger(self, principal: Principal, job: Job, command: BulkTrigger) -> BulkOutcome:
+        """Creates the items' runs under one batch. Every item is validated before anything is
+        written; after that, an item that cannot be stored is reported and the others stand."""
+        self._check_enabled(job)
+        now = self.clock.now()
+        batch = Batch(
+            id=self.ids.new(IdKind.BATCH),
+            project_id=job.project_id,
+            job_id=job.id,
+            item_count=len(command.items),
+            created_count=0,
+            created_at=now,
+        )
+        prepared: list[tuple[Run, str | None]] = []
+        problems: list[dict[str, Any]] = []
+        for index, item in enumerate(command.items):
+            try:
+                run = self._new_run(principal, job, item, item.idempotency_key, batch_id=batch.id)
+                prepared.append((run, item.idempotency_key))
+            except (ValidationFailed, PayloadTooLarge) as exc:
+                problems.append({"index": index, "error": exc.message, "status": _status_of(exc)})
+        if problems:
+            too_large = all(problem["status"] == 413 for problem in problems)
+            error_type = PayloadTooLarge if too_large else ValidationFailed
+            raise error_type(f"item {problems[0]['index']}: {problems[0]['error']}", problems)
+        hits_only = all(
+            key and self.runs.idempotent_run_id(idempotency_guard(job.id, key), now) for _, key in prepared
+        )
+        if not hits_only:
+            self.jobs.put_batch(batch)
+        entries: list[Run | DomainError] = []
+        created: list[Run] = []
+        for run, key in prepared:
+            try:
+                outcome = self._store(job, run, key)
+            except DomainError as exc:
+                entries.append(exc)
+                continue
+            entries.append(outcome.run)
+            if outcome.created:
+                created.append(outcome.run)
+        self._enqueue(created, job)
+        if created:
+            self.jobs.put_batch(batch.model_copy(update={"created_count": len(created)}))
+        return BulkOutcome(batch.id if created or not hits_only else None, entries, len(created))
+
+    def get_batch(self, principal: Principal, batch_id: str) -> tuple[Batch, dict[str, int]]:
+        """A batch and its runs counted by status. Raises NotFound (also for another project's)."""
+        batch = self.jobs.get_batch(batch_id) if is_valid_id(IdKind.BATCH, batch_id) else None
+        if batch is None or not can_see(principal, batch.project_id):
+            raise NotFound("batch not found")
+        return batch, self.jobs.batch_status_counts(batch.id)
+
+    def _store(self, job: Job, run: Run, key: str | None) -> TriggerOutcome:
+        guard = idempotency_guard(job.id, key) if key else None
+        if guard is not None:
+            existing = self.runs.idempotent_run_id(guard, self.clock.now())
+            if existing is not None:
+                return self._replayed(existing)
+        event = status_change_event(self.ids, self.clock, run, None, "created", 1)
+        try:
+            self.runs.create(run, event, guard=guard, parked=job.paused)
+        except IdempotencyKeyHeld as held:
+            return self._replayed(held.run_id)
+        return TriggerOutcome(run, created=True)
+
+    def _replayed(self, run_id: str) -> TriggerOutcome:
+        run = self.runs.get(run_id)
+        if run is None:  # the guard outlived its run: impossible unless data was removed by hand
+            raise NotFound("the run holding this idempotency key no longer exists")
+        return TriggerOutcome(run, created=False)
+
+    def _enqueue(self, runs: list[Run], job: Job) -> None:
+        """Hands due runs (and runs due within the SQS delay limit) to the run queue. A failed send
+        is not an error: the run is stored as queued and the scheduler re-enqueues it."""
+        if job.paused:
+            return
+        now = self.clock.now()
+        messages: list[RunMessage] = []
+        for run in runs:
+            if run.status == RunStatus.QUEUED:
+                messages.append(RunMessage(run.id, run.generation))
+            elif run.status == RunStatus.DELAYED and run.scheduled_at is not None:
+                delay = (run.scheduled_at - now).total_seconds()
+                if delay <= MAX_DELAY_SECS:
+                    messages.append(RunMessage(run.id, run.generation, int(delay)))
+        if messages:
+            self.queue.send(messages)
+
+    def _check_enabled(self, job: Job) -> None:
+        if not job.enabled:
+            raise Conflict("the job is disabled")
+
+    def _new_run(
+        self, principal: Principal, job: Job, options: RunOptions, key: str | None, batch_id: str | None
+    ) -> Run:
+        now = self.clock.now()
+        payload_given = "payload" in options.model_fields_set
+        payload = dump_json(options.payload) if payload_given else "{}"
+        if json_size(payload) > limits.PAYLOAD_BYTES:
+            raise PayloadTooLarge(
+                f"payload is larger than {limits.PAYLOAD_BYTES} bytes", [{"field": "payload"}]
+            )
+        scheduled_at = _schedule(options.scheduled_at, now)
+        status = RunStatus.DELAYED if scheduled_at and scheduled_at > now else RunStatus.QUEUED
+        overrides = options.model_dump(
+            include={
+                "ttl_secs",
+                "debug_mode",
+                "max_attempts_override",
+                "timeout_secs_override",
+                "retry_backoff",
+                "retry_initial_delay_secs",
+                "retry_max_delay_secs",
+            },
+            exclude_none=True,
+        )
+        ttl = overrides.pop("ttl_secs", None) or job.run_ttl_secs
+        return Run(
+            id=self.ids.new(IdKind.RUN),
+            job_id=job.id,
+            project_id=job.project_id,
+            status=status,
+            payload=payload,
+            metadata=_with_defaults(options.metadata or {}, job.default_run_metadata),
+            tags=options.tags or {},
+            priority=options.priority or 0,
+            scheduled_at=scheduled_at,
+            expires_at=max(now, scheduled_at or now) + timedelta(seconds=ttl),
+            idempotency_key=key,
+            concurrency_key=options.concurrency_key,
+            triggered_by=TriggeredBy.MANUAL,
+            created_by=principal.created_by,
+            job_version=job.version,
+            job_version_id=job.version_id,
+            batch_id=batch_id,
+            created_at=now,
+            **overrides,
+        )
+
+
+def _schedule(requested: datetime | None, now: datetime) -> datetime | None:
+    if requested is None:
+        return None
+    if (requested - now).total_seconds() > limits.SCHEDULE_AHEAD_MAX_SECS:
+        raise ValidationFailed(
+            "scheduled_at may be at most 30 days ahead", [{"field": "scheduled_at", "error": "too far ahead"}]
+        )
+    return max(requested, now)
+
+
+def _with_defaults(metadata: dict[str, str], defaults: dict[str, str]) -> dict[str, str]:
+    """The job's default metadata fills only the room left under the entry limit."""
+    merged = dict(metadata)
+    for key, value in defaults.items():
+        if len(merged) >= limits.MAP_ENTRIES:
+            break
+        merged.setdefault(key, value)
+    return merged
+
+
+def _idempotency_key(body_key: str | None, header_key: str | None) -> str | None:
+    if body_key and header_key and body_key != header_key:
+        raise ValidationFailed(
+            "the idempotency key in the header and in the body disagree",
+            [{"field": "idempotency_key", "error": "differs from the Idempotency-Key header"}],
+        )
+    if header_key is not None and not 1 <= len(header_key) <= limits.KEY_CHARS:
+        raise ValidationFailed("Idempotency-Key must be 1..256 characters", [{"field": "Idempotency-Key"}])
+    return body_key or header_key
+
+
+def _status_of(error: DomainError) -> int:
+    return 413 if isinstance(error, PayloadTooLarge) else 422

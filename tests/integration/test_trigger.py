@@ -1,0 +1,45 @@
+"""Triggering runs: what is stored, what is returned, what goes to the queue."""
+
+from typing import Any
+
+from tests.support.app import ApiClient
+
+
+def _queued_messages(api: ApiClient) -> list[dict[str, Any]]:
+    sqs = api.services.queue.client
+    response = sqs.receive_message(QueueUrl=api.services.queue.queue_url, MaxNumberOfMessages=10)
+    return response.get("Messages", [])
+
+
+def test_trigger_creates_a_queued_run_with_its_creation_event(api: ApiClient) -> None:
+    run = api.run({"payload": {"order": 1}})
+
+    assert run["status"] == "queued"
+    assert run["attempt"] == 1
+    assert run["payload"] == {"order": 1}
+    assert run["triggered_by"] == "manual"
+    events = api.services.runs.events(run["id"], 10)
+    assert [(e.sequence, e.type) for e in events] == [(1, "status_change")]
+    assert '"from":null' in (events[0].data or "")
+    assert '"reason":"created"' in (events[0].data or "")
+
+
+def test_trigger_sends_the_run_to_the_run_queue(api: ApiClient) -> None:
+    run = api.run()
+
+    bodies = [message["Body"] for message in _queued_messages(api)]
+    assert any(run["id"] in body for body in bodies)
+
+
+def test_payload_keeps_every_digit_and_deep_nesting(api: ApiClient) -> None:
+    api.create_job("exact")
+    nested = "[" * 60 + "1" + "]" * 60
+    big = "1234567890123456789012345678901234567890"
+    payload = '{"big": %s, "frac": 0.1000000000000000000001, "deep": %s}'
+    response = api.trigger_raw(api.jobs["exact"], '{"payload": %s}' % (payload % (big, nested)))
+    assert response.status_code == 201, response.text
+
+    fetched = api.http.get(f"/v1/runs/{response.json()['id']}", headers=api.auth)
+    assert '"big":1234567890123456789012345678901234567890' in fetched.text
+    assert '"frac":0.1000000000000000000001' in fetched.text
+    assert '"deep":' + nested in fetched.text

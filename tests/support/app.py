@@ -1,0 +1,117 @@
+"""Building the service for tests: moto-backed (in-process) or on DynamoDB Local, and a small
+client that creates projects, keys and jobs through the public API."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fastapi.testclient import TestClient
+
+from straitruns.adapters.clock import FrozenClock
+from straitruns.api.app import create_app
+from straitruns.local.provision import QueueUrls, ensure_queues, ensure_table
+from straitruns.local.template import load_template, queue_specs, table_spec
+from straitruns.settings import Settings
+from straitruns.wiring import Services, build_services
+
+if TYPE_CHECKING:
+    import httpx
+
+ADMIN_SECRET = "test-admin-secret-0123456789abcdef-xyz"
+TABLE_NAME = "strait-runs-test"
+
+
+def provision(dynamodb: Any, sqs: Any, table_name: str = TABLE_NAME) -> QueueUrls:
+    """The table and queues of template.yaml, created on the given clients."""
+    template = load_template()
+    ensure_table(dynamodb, table_name, table_spec(template))
+    return ensure_queues(sqs, f"{table_name}-runs", f"{table_name}-dead-letters", queue_specs(template))
+
+
+def make_services(
+    dynamodb: Any, sqs: Any, clock: Any, table_name: str = TABLE_NAME, **overrides: Any
+) -> Services:
+    urls = provision(dynamodb, sqs, table_name)
+    settings = Settings(
+        table_name=table_name,
+        run_queue_url=urls.run_queue_url,
+        dead_letter_queue_url=urls.dead_letter_queue_url,
+        admin_secret=ADMIN_SECRET,
+        allow_private_endpoints=True,
+        **overrides,
+    )
+    return build_services(settings, dynamodb_client=dynamodb, sqs_client=sqs, clock=clock)
+
+
+@dataclass
+class ApiClient:
+    """The public API, as a test uses it. `key` is a ready `*` key of `project_id`."""
+
+    http: TestClient
+    services: Services
+    clock: FrozenClock
+    project_id: str = ""
+    key: str = ""
+    jobs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {ADMIN_SECRET}"}
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def new_project(self, name: str = "test") -> tuple[str, str]:
+        """Creates a project and a `*` key; returns (project id, raw key)."""
+        project = self.http.post("/v1/projects", json={"name": name}, headers=self.admin)
+        assert project.status_code == 201, project.text
+        project_id = project.json()["id"]
+        return project_id, self.new_key(project_id)
+
+    def new_key(self, project_id: str, scopes: list[str] | None = None, **extra: Any) -> str:
+        body: dict[str, Any] = {"name": "key", **extra}
+        if scopes is not None:
+            body["scopes"] = scopes
+        response = self.http.post(f"/v1/projects/{project_id}/api-keys", json=body, headers=self.admin)
+        assert response.status_code == 201, response.text
+        return str(response.json()["key"])
+
+    def create_job(self, slug: str = "job", **fields: Any) -> dict[str, Any]:
+        body = {"slug": slug, "name": slug, "endpoint_url": "http://127.0.0.1:9/run", **fields}
+        response = self.http.post("/v1/jobs", json=body, headers=self.auth)
+        assert response.status_code == 201, response.text
+        job: dict[str, Any] = response.json()
+        self.jobs[slug] = job["id"]
+        return job
+
+    def trigger(self, job_id: str, body: dict[str, Any] | None = None, **headers: str) -> httpx.Response:
+        return self.http.post(f"/v1/jobs/{job_id}/trigger", json=body or {}, headers={**self.auth, **headers})
+
+    def trigger_raw(self, job_id: str, text: str) -> httpx.Response:
+        """Sends the body text exactly (numbers Python would round survive)."""
+        headers = {**self.auth, "Content-Type": "application/json"}
+        return self.http.post(f"/v1/jobs/{job_id}/trigger", content=text.encode(), headers=headers)
+
+    def run(self, body: dict[str, Any] | None = None, job: str = "job") -> dict[str, Any]:
+        """Triggers one run of `job` (created on first use) and returns it."""
+        if job not in self.jobs:
+            self.create_job(job)
+        response = self.trigger(self.jobs[job], body)
+        assert response.status_code == 201, response.text
+        run: dict[str, Any] = response.json()
+        return run
+
+    def list_runs(self, **params: Any) -> httpx.Response:
+        query = {"project_id": self.project_id, **params}
+        if isinstance(query.get("payload_contains"), dict):
+            query["payload_contains"] = json.dumps(query["payload_contains"])
+        return self.http.get("/v1/runs", params=query, headers=self.auth)
+
+
+def api_client(services: Services, clock: FrozenClock) -> ApiClient:
+    client = ApiClient(TestClient(create_app(lambda: services)), services, clock)
+    client.project_id, client.key = client.new_project()
+    return client
