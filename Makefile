@@ -50,6 +50,7 @@ validate: $(SAM_VENV)/.installed
 build: $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/sam build --template template.yaml
 
+## Trigger BENCH_RUNS (200) runs on a fresh local stack; prints runs/s and p50/p95 trigger-to-completed.
 bench: install
 	$(BIN)/python -m benchmarks
 

@@ -11,6 +11,7 @@ from straitruns.adapters.clock import FrozenClock
 from straitruns.wiring import Services
 from tests.support.app import ApiClient, api_client, make_services
 from tests.support.backends import *  # noqa: F403 - registers the backend fixtures
+from tests.support.endpoint import endpoint  # noqa: F401 - registers the job endpoint fixture
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import httpx
 
 ADMIN_SECRET = "test-admin-secret-0123456789abcdef-xyz"
+RUN_TOKEN_SECRET = "test-run-token-secret-0123456789abcdef"
 TABLE_NAME = "strait-runs-test"
 
 
@@ -34,14 +35,16 @@ def make_services(
     dynamodb: Any, sqs: Any, clock: Any, table_name: str = TABLE_NAME, **overrides: Any
 ) -> Services:
     urls = provision(dynamodb, sqs, table_name)
-    settings = Settings(
-        table_name=table_name,
-        run_queue_url=urls.run_queue_url,
-        dead_letter_queue_url=urls.dead_letter_queue_url,
-        admin_secret=ADMIN_SECRET,
-        allow_private_endpoints=True,
+    values: dict[str, Any] = {
+        "table_name": table_name,
+        "run_queue_url": urls.run_queue_url,
+        "dead_letter_queue_url": urls.dead_letter_queue_url,
+        "admin_secret": ADMIN_SECRET,
+        "run_token_secret": RUN_TOKEN_SECRET,
+        "allow_private_endpoints": True,
         **overrides,
-    )
+    }
+    settings = Settings(**values)
     return build_services(settings, dynamodb_client=dynamodb, sqs_client=sqs, clock=clock)
 
 

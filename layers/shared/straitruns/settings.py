@@ -30,6 +30,7 @@ class Settings(BaseModel):
     scheduler_interval_secs: float = 1.0
     reenqueue_after_secs: int = 60
     heartbeat_lost_secs: int = 60
+    heartbeat_interval_secs: float = 10.0
     list_read_budget: int = Field(default=1000, ge=1)
     machine_presets: tuple[str, ...] = tuple(DEFAULT_PRESETS.split(","))
     allow_private_endpoints: bool = False

@@ -4,19 +4,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from straitruns.adapters.clock import SystemClock
+from straitruns.adapters.executor import HttpExecutor
 from straitruns.adapters.id_factory import UlidFactory
 from straitruns.adapters.run_queue import RunQueue
-from straitruns.adapters.secrets import admin_secret
+from straitruns.adapters.secrets import admin_secret, run_token_secret
 from straitruns.adapters.store.access import AccessStore
+from straitruns.adapters.store.dependencies import DependencyStore
+from straitruns.adapters.store.engine import EngineStore
 from straitruns.adapters.store.jobs import JobStore
 from straitruns.adapters.store.runs import RunStore
 from straitruns.adapters.store.table import DynamoTable
+from straitruns.adapters.tokens import TokenSigner
 from straitruns.domain.clock import Clock
 from straitruns.domain.ids import IdFactory
+from straitruns.domain.timers import TimerPolicy
 from straitruns.services.access import AccessService
+from straitruns.services.attempts import Attempts
+from straitruns.services.dead_letters import DeadLetters
+from straitruns.services.dependencies import DependencyGate, DependencyService
+from straitruns.services.dispatcher import DispatchConfig, Dispatcher
 from straitruns.services.jobs import JobService
 from straitruns.services.run_queries import RunQueries
 from straitruns.services.run_state import RunStateMachine
+from straitruns.services.scheduler import Scheduler
 from straitruns.services.triggers import TriggerService
 from straitruns.settings import Settings
 
@@ -31,10 +41,18 @@ class Services:
     jobs_store: JobStore
     queue: RunQueue
     state: RunStateMachine
+    engine: EngineStore
+    policy: TimerPolicy
     access: AccessService
     jobs: JobService
     triggers: TriggerService
     queries: RunQueries
+    dead_letters: DeadLetters
+    attempts: Attempts
+    dispatcher: Dispatcher
+    scheduler: Scheduler
+    dependency_gate: DependencyGate
+    dependencies: DependencyService
 
 
 def aws_clients(settings: Settings) -> tuple[Any, Any]:
@@ -67,7 +85,36 @@ def build_services(
     runs = RunStore(table)
     jobs_store = JobStore(table)
     queue = RunQueue(sqs_client, settings.run_queue_url)
-    state = RunStateMachine(runs, clock, ids)
+    engine = EngineStore(table)
+    policy = TimerPolicy(
+        reenqueue_after_secs=settings.reenqueue_after_secs, heartbeat_lost_secs=settings.heartbeat_lost_secs
+    )
+    state = RunStateMachine(runs, engine, clock, ids, policy)
+    dead_letter_queue = RunQueue(sqs_client, settings.dead_letter_queue_url)
+    dead_letters = DeadLetters(state, queue, dead_letter_queue, clock)
+    state.listeners.append(dead_letters.on_change)
+    dependency_store = DependencyStore(table)
+    dependency_gate = DependencyGate(dependency_store, runs, state, queue, clock, policy)
+    state.listeners.append(dependency_gate.on_change)
+    jobs = JobService(
+        jobs_store, runs, state, queue, clock, ids, settings.allow_private_endpoints, engine, policy
+    )
+    queries = RunQueries(runs, settings.list_read_budget)
+    attempts = Attempts(state, queue, clock)
+    dispatcher = Dispatcher(
+        runs,
+        engine,
+        jobs_store,
+        state,
+        queue,
+        dead_letters,
+        attempts,
+        HttpExecutor(settings.allow_private_endpoints),
+        TokenSigner(lambda: run_token_secret(settings)),
+        clock,
+        ids,
+        DispatchConfig(settings.public_url, settings.heartbeat_interval_secs),
+    )
     return Services(
         settings=settings,
         clock=clock,
@@ -77,8 +124,16 @@ def build_services(
         jobs_store=jobs_store,
         queue=queue,
         state=state,
+        engine=engine,
+        policy=policy,
         access=AccessService(AccessStore(table), clock, ids, lambda: admin_secret(settings)),
-        jobs=JobService(jobs_store, runs, state, queue, clock, ids, settings.allow_private_endpoints),
-        triggers=TriggerService(jobs_store, runs, queue, clock, ids),
-        queries=RunQueries(runs, settings.list_read_budget),
+        jobs=jobs,
+        triggers=TriggerService(jobs_store, runs, queue, clock, ids, policy, dependency_gate),
+        queries=queries,
+        dead_letters=dead_letters,
+        attempts=attempts,
+        dispatcher=dispatcher,
+        scheduler=Scheduler(runs, engine, jobs_store, state, attempts, queue, clock, policy),
+        dependency_gate=dependency_gate,
+        dependencies=DependencyService(dependency_store, dependency_gate, jobs, queries, clock, ids),
     )

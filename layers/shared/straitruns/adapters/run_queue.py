@@ -11,6 +11,8 @@ from straitruns.domain.errors import Unavailable
 # SQS accepts message delays up to 15 minutes; longer ones are the scheduler's.
 MAX_DELAY_SECS = 900
 _SEND_BATCH_MAX = 10
+DEAD_LETTER_MARK = "strait-dead-letter"
+DEAD_LETTER_ATTRIBUTES = {DEAD_LETTER_MARK: {"DataType": "String", "StringValue": "1"}}
 
 
 @dataclass(frozen=True)
@@ -20,9 +22,25 @@ class RunMessage:
     run_id: str
     generation: int
     delay_secs: int = 0
+    # Set on the message that parks a dead-lettered run on the dead-letter queue; a redrive
+    # brings it back to the run queue with the mark, and the dispatcher replays the run.
+    dead_letter: bool = False
 
     def body(self) -> str:
         return json.dumps({"run_id": self.run_id, "generation": self.generation})
+
+
+def parse_message(body: str, attributes: dict[str, Any] | None = None) -> RunMessage:
+    """A run message from an SQS record's body and message attributes. Raises ValueError."""
+    data = json.loads(body)
+    if not isinstance(data, dict) or not isinstance(data.get("run_id"), str):
+        raise ValueError("not a run message")
+    generation = data.get("generation")
+    if not isinstance(generation, int):
+        raise ValueError("not a run message")
+    marks = attributes or {}
+    dead_letter = DEAD_LETTER_MARK in marks
+    return RunMessage(data["run_id"], generation, dead_letter=dead_letter)
 
 
 class RunQueue:
@@ -41,6 +59,7 @@ class RunQueue:
                     "Id": str(position),
                     "MessageBody": message.body(),
                     "DelaySeconds": max(0, min(MAX_DELAY_SECS, message.delay_secs)),
+                    **({"MessageAttributes": DEAD_LETTER_ATTRIBUTES} if message.dead_letter else {}),
                 }
                 for position, message in enumerate(chunk)
             ]

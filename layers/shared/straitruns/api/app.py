@@ -13,8 +13,8 @@ from straitruns.wiring import Services
 
 # Which routers each Lambda function serves (template.yaml declares the same groups).
 GROUPS: dict[str, tuple[str, ...]] = {
-    "runs_query": ("runs_query",),
-    "jobs": ("projects", "jobs"),
+    "runs_query": ("runs_query", "run_dependencies"),
+    "jobs": ("projects", "jobs", "dependencies"),
 }
 
 
@@ -28,8 +28,10 @@ def _router(name: str) -> APIRouter:
 
 def _body_models() -> list[type[BaseModel]]:
     from straitruns.services import commands
+    from straitruns.services.dependencies import CreateDependency
 
     return [
+        CreateDependency,
         commands.CreateProject,
         commands.CreateApiKey,
         commands.CreateJob,

@@ -16,6 +16,9 @@ from straitruns.domain.errors import BadRequest, PayloadTooLarge, ValidationFail
 from straitruns.domain.jsonvalue import InvalidJsonValue, MalformedJson, parse_json
 
 _EMPTY = object()
+# A value nests up to JSON_MAX_DEPTH levels inside the body object, an item list and an item (bulk
+# trigger); each value field checks its own depth exactly (commands.JsonValue).
+_ENVELOPE_LEVELS = 3
 
 
 async def _read_json(request: Request) -> Any:
@@ -29,7 +32,7 @@ async def _read_json(request: Request) -> Any:
     if not body.strip():
         return _EMPTY
     try:
-        return parse_json(body)
+        return parse_json(body, max_depth=limits.JSON_MAX_DEPTH + _ENVELOPE_LEVELS)
     except MalformedJson as exc:
         raise BadRequest(str(exc)) from exc
     except InvalidJsonValue as exc:

@@ -20,6 +20,13 @@ def _request_id(scope: Scope) -> str:
 BODY_TOO_LARGE = "strait.body_too_large"
 
 
+def _stage_prefix(scope: Scope) -> str:
+    """`/<stage>` when API Gateway was called through its own URL, which carries the stage."""
+    context = (scope.get("aws.event") or {}).get("requestContext") or {}
+    stage, path = context.get("stage"), context.get("path") or ""
+    return f"/{stage}" if stage and path.startswith(f"/{stage}/") else ""
+
+
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, max_body: int = limits.REQUEST_BODY_BYTES) -> None:
         self.app = app
@@ -30,6 +37,10 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = _request_id(scope)
+        stage_prefix = _stage_prefix(scope)
+        if stage_prefix and not scope.get("root_path"):
+            # Called through the execute-api URL (`/<stage>/...`): links and /docs need the prefix.
+            scope["root_path"] = stage_prefix
         scope["strait.request_id"] = request_id
         scope.setdefault("state", {})["request_id"] = request_id
         headers = dict(scope.get("headers") or [])

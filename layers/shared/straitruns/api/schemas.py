@@ -121,6 +121,22 @@ class BulkTriggerOut(BaseModel):
     created: int
 
 
+class DependencyOut(BaseModel):
+    id: str
+    job_id: str
+    depends_on_job_id: str
+    condition: str
+    created_at: str
+
+
+class DependencyStatusOut(BaseModel):
+    run_id: str
+    job_id: str
+    status: str
+    dependencies: list[DependencyOut]
+    dependencies_satisfied: bool
+
+
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 422, 503)
 }

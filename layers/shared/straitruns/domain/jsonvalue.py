@@ -5,6 +5,7 @@ Numbers that are not integers are parsed as `Decimal`, so every digit survives; 
 (Python ints are unbounded). `NaN` and `Infinity` are refused, as is nesting deeper than 64 levels.
 """
 
+import decimal
 import hashlib
 from decimal import Decimal
 from typing import Any
@@ -28,11 +29,22 @@ def _refuse_constant(name: str) -> Any:
     raise InvalidJsonValue(f"non-finite number {name} is not allowed")
 
 
-def parse_json(text: str | bytes) -> Any:
+# Python refuses int() of more than 4,300 digits (and cannot print such an int back); Decimal keeps
+# those integers exact.
+_INT_DIGITS_MAX = 4000
+# Canonical numbers (index keys) keep every digit and any exponent the parser accepted.
+_EXACT = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
+
+
+def _parse_int(text: str) -> int | Decimal:
+    return int(text) if len(text) <= _INT_DIGITS_MAX else Decimal(text)
+
+
+def parse_json(text: str | bytes, max_depth: int = limits.JSON_MAX_DEPTH) -> Any:
     """Parses JSON text exactly (Decimal for fractions, int for integers).
 
-    Raises MalformedJson for text that is not JSON and InvalidJsonValue for non-finite numbers or
-    nesting deeper than the limit.
+    Raises MalformedJson for text that is not JSON and InvalidJsonValue for non-finite or
+    out-of-range numbers, unpaired surrogates, or nesting deeper than `max_depth`.
     """
     if isinstance(text, bytes):
         try:
@@ -40,27 +52,49 @@ def parse_json(text: str | bytes) -> Any:
         except UnicodeDecodeError as exc:
             raise MalformedJson("body is not UTF-8") from exc
     try:
-        value = simplejson.loads(text, use_decimal=True, parse_constant=_refuse_constant)
+        value = simplejson.loads(
+            text, use_decimal=True, parse_int=_parse_int, parse_constant=_refuse_constant
+        )
     except InvalidJsonValue:
         raise
-    except (simplejson.JSONDecodeError, RecursionError) as exc:
+    except RecursionError as exc:
+        raise InvalidJsonValue(f"a JSON value nests deeper than {limits.JSON_MAX_DEPTH} levels") from exc
+    except decimal.InvalidOperation as exc:  # an exponent beyond what Decimal represents
+        raise InvalidJsonValue("a number is out of range") from exc
+    except simplejson.JSONDecodeError as exc:
         raise MalformedJson(f"malformed JSON: {exc}") from exc
-    check_value(value)
+    check_value(value, max_depth)
     return value
 
 
 def check_value(value: Any, max_depth: int = limits.JSON_MAX_DEPTH) -> None:
-    """Raises InvalidJsonValue when `value` nests deeper than `max_depth` or holds a non-finite number."""
+    """Raises InvalidJsonValue when `value` nests deeper than `max_depth`, holds a non-finite number
+    or a string (or member name) with an unpaired surrogate, which no UTF-8 text can carry."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, dict | list):
             if depth > max_depth:
-                raise InvalidJsonValue(f"JSON nests deeper than {max_depth} levels")
+                # Deeper bounds only make room for a body around values: name the value limit.
+                raise InvalidJsonValue(f"a JSON value nests deeper than {limits.JSON_MAX_DEPTH} levels")
+            if isinstance(item, dict):
+                for name in item:
+                    _check_text(name)
             children = item.values() if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in children)
+        elif isinstance(item, str):
+            _check_text(item)
         elif isinstance(item, float | Decimal) and not Decimal(item).is_finite():
             raise InvalidJsonValue("non-finite numbers are not allowed")
+
+
+def _check_text(text: str) -> None:
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidJsonValue("a string holds an unpaired surrogate escape") from exc
 
 
 def dump_json(value: Any) -> JsonText:
@@ -70,7 +104,7 @@ def dump_json(value: Any) -> JsonText:
 
 def load_json(text: JsonText) -> Any:
     """Parses stored JSON text back into a value (Decimal for fractions)."""
-    return simplejson.loads(text, use_decimal=True)
+    return simplejson.loads(text, use_decimal=True, parse_int=_parse_int)
 
 
 def json_size(text: JsonText) -> int:
@@ -83,7 +117,7 @@ def _scalar_key(value: Any) -> str:
     if isinstance(value, bool) or value is None:
         return simplejson.dumps(value)
     if isinstance(value, int | Decimal | float):
-        return "n:" + str(Decimal(value).normalize())
+        return "n:" + str(Decimal(value).normalize(_EXACT))
     return "s:" + simplejson.dumps(value, ensure_ascii=False)
 
 

@@ -162,6 +162,18 @@ class Run(_Model):
     generation: int = 0
     continued_by: str | None = None
     ever_claimed: bool = False
+    # Engine bookkeeping: when the scheduler must look at the run next (timer index), when the
+    # current attempt was claimed and must end, when the run last became queued, and the poison-pill
+    # streak (the last failure's fingerprint and how many attempts in a row ended with it).
+    wake_at: datetime | None = None
+    claimed_at: datetime | None = None
+    timeout_at: datetime | None = None
+    queued_at: datetime | None = None
+    error_fingerprint: str | None = None
+    fingerprint_streak: int = 0
+    # Concurrency counters this run holds a slot in (released with the transition that leaves
+    # dequeued/executing, so exactly once).
+    slots: tuple[str, ...] = ()
 
     @property
     def is_terminal(self) -> bool:

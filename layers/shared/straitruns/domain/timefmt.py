@@ -29,7 +29,10 @@ def parse_ts(text: str) -> datetime:
         sign = 1 if offset[0] == "+" else -1
         tz_delta = sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6]))
     naive = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micros)
-    return (naive - tz_delta).replace(tzinfo=UTC)
+    try:
+        return (naive - tz_delta).replace(tzinfo=UTC)
+    except OverflowError as exc:  # year 1 or 9999 shifted past the representable range
+        raise ValueError("date-time out of range") from exc
 
 
 def normalize_ts(text: str) -> str:

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from straitruns.domain import limits
+from straitruns.domain.auth import Scope
+from straitruns.domain.jsonvalue import InvalidJsonValue, check_value
 from straitruns.domain.models import RetryBackoff
 from straitruns.domain.timefmt import parse_ts
 
@@ -17,13 +19,34 @@ def _timestamp(value: Any) -> Any:
     raise ValueError("expected an RFC 3339 date-time string")
 
 
+def _json_value(value: Any) -> Any:
+    try:
+        check_value(value)
+    except InvalidJsonValue as exc:
+        raise ValueError(str(exc)) from exc
+    return value
+
+
 def _string_map(value: dict[str, str]) -> dict[str, str]:
     if len(value) > limits.MAP_ENTRIES:
         raise ValueError(f"at most {limits.MAP_ENTRIES} entries")
     return value
 
 
+_SCOPE_NAMES = tuple(scope.value for scope in Scope)
+
+
+def _scope(value: str) -> str:
+    if value not in _SCOPE_NAMES:
+        raise ValueError(f"unknown scope; expected one of {', '.join(_SCOPE_NAMES)}")
+    return value
+
+
 Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
+ScopeName = Annotated[str, AfterValidator(_scope)]
+# An arbitrary JSON value (payload, state, ...): at most JSON_MAX_DEPTH levels deep, counted from
+# the value itself rather than from the body that carries it.
+JsonValue = Annotated[Any, AfterValidator(_json_value)]
 MapKey = Annotated[str, StringConstraints(pattern=limits.MAP_KEY_PATTERN)]
 MapValue = Annotated[str, StringConstraints(max_length=limits.MAP_VALUE_CHARS)]
 StringMap = Annotated[dict[MapKey, MapValue], AfterValidator(_string_map)]
@@ -45,7 +68,7 @@ class CreateProject(Command):
 
 class CreateApiKey(Command):
     name: Name
-    scopes: list[str] | None = Field(default=None, min_length=1, max_length=6)
+    scopes: list[ScopeName] | None = Field(default=None, min_length=1, max_length=6)
     expires_at: Timestamp | None = None
 
 
@@ -94,7 +117,7 @@ class UpdateJob(JobSettings):
 class RunOptions(Command):
     """What a trigger may set on a run (one item of a bulk trigger sets a subset)."""
 
-    payload: Any = None
+    payload: JsonValue = None
     metadata: StringMap | None = None
     tags: StringMap | None = None
     priority: int | None = Field(default=None, ge=limits.PRIORITY_MIN, le=limits.PRIORITY_MAX)

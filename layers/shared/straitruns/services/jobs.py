@@ -3,15 +3,17 @@
 from urllib.parse import urlsplit
 
 from straitruns.adapters.run_queue import RunMessage, RunQueue
+from straitruns.adapters.store.engine import EngineStore
 from straitruns.adapters.store.jobs import JobStore, SlugTaken, StaleJob
 from straitruns.adapters.store.runs import RunStore
 from straitruns.domain.auth import Principal
 from straitruns.domain.clock import Clock
 from straitruns.domain.errors import Conflict, NotFound, ValidationFailed
 from straitruns.domain.ids import IdFactory, IdKind, is_valid_id
-from straitruns.domain.models import Job
+from straitruns.domain.models import ErrorClass, Job
 from straitruns.domain.run_filter import RunFilter
 from straitruns.domain.statuses import RunStatus, is_terminal
+from straitruns.domain.timers import TimerPolicy, next_wake
 from straitruns.services.commands import CreateJob, UpdateJob
 from straitruns.services.projects import can_see
 from straitruns.services.run_state import RunStateMachine
@@ -30,7 +32,11 @@ class JobService:
         clock: Clock,
         ids: IdFactory,
         allow_plain_http: bool,
+        engine: EngineStore,
+        policy: TimerPolicy,
     ) -> None:
+        self.engine = engine
+        self.policy = policy
         self.jobs = jobs
         self.runs = runs
         self.state = state
@@ -116,9 +122,14 @@ class JobService:
         released = 0
         while run_ids := self.runs.parked_run_ids(job.id, _UNPARK_BATCH):
             runs = self.runs.get_many(run_ids)
-            messages = [
-                RunMessage(run.id, run.generation) for run in runs.values() if run.status == RunStatus.QUEUED
-            ]
+            now = self.clock.now()
+            messages = []
+            for run in runs.values():
+                # The wake-up comes back first: if a message below is lost, the scheduler
+                # re-enqueues the run (spec 4.2: never lost).
+                self.engine.set_wake(run, next_wake(run, now, self.policy))
+                if run.status == RunStatus.QUEUED:
+                    messages.append(RunMessage(run.id, run.generation))
             self.queue.send(messages)
             self.runs.unpark(run_ids)
             released += len(messages)
@@ -146,7 +157,7 @@ class JobService:
                     "job deleted",
                     finished_at=now,
                     error="job deleted",
-                    error_class="canceled",
+                    error_class=ErrorClass.CANCELED,
                 )
             except Conflict:
                 continue  # it moved on concurrently; its new owner settles it

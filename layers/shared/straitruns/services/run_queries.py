@@ -21,10 +21,15 @@ class Page:
     next_cursor: str | None
 
 
+# Items read per candidate run of a list: its index entry, its RUN item and its LIVE item.
+ITEMS_PER_CANDIDATE = 3
+
+
 class RunQueries:
     def __init__(self, runs: RunStore, read_budget: int) -> None:
+        """`read_budget` is the number of items one list request may read (STRAIT_LIST_READ_BUDGET)."""
         self.runs = runs
-        self.read_budget = read_budget
+        self.candidate_budget = max(1, read_budget // ITEMS_PER_CANDIDATE)
 
     def get(self, principal: Principal, run_id: str) -> Run:
         """The run. Raises NotFound for a malformed id, a missing run or another project's run."""
@@ -49,7 +54,7 @@ class RunQueries:
             run_filter,
             limit=limit,
             before=cursor.bound(ascending) if cursor else None,
-            budget=self.read_budget,
+            budget=self.candidate_budget,
             ascending=ascending,
             fits=fits,
         )

@@ -16,9 +16,11 @@ from straitruns.domain.ids import IdFactory, IdKind, is_valid_id
 from straitruns.domain.jsonvalue import dump_json, json_size
 from straitruns.domain.models import Batch, Job, Run, TriggeredBy
 from straitruns.domain.statuses import RunStatus
+from straitruns.domain.timers import TimerPolicy
 from straitruns.services.commands import BulkTrigger, RunOptions, TriggerRun
+from straitruns.services.dependencies import DependencyGate
 from straitruns.services.projects import can_see
-from straitruns.services.run_state import status_change_event
+from straitruns.services.run_state import status_change_event, with_wake
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,18 @@ def idempotency_guard(job_id: str, key: str) -> IdempotencyGuard:
 
 
 class TriggerService:
-    def __init__(self, jobs: JobStore, runs: RunStore, queue: RunQueue, clock: Clock, ids: IdFactory) -> None:
+    def __init__(
+        self,
+        jobs: JobStore,
+        runs: RunStore,
+        queue: RunQueue,
+        clock: Clock,
+        ids: IdFactory,
+        policy: TimerPolicy,
+        dependencies: DependencyGate,
+    ) -> None:
+        self.policy = policy
+        self.dependencies = dependencies
         self.jobs = jobs
         self.runs = runs
         self.queue = queue
@@ -56,8 +69,13 @@ class TriggerService:
         self._check_enabled(job)
         key = _idempotency_key(command.idempotency_key, header_key)
         run = self._new_run(principal, job, command, key, batch_id=None)
+        # A run with an unmet dependency is created `waiting` and sent nowhere (spec 4.8); it is
+        # evaluated once more right after creation, so an upstream finish in between is not missed.
+        [run] = self.dependencies.hold(job, [run])
         outcome = self._store(job, run, key)
         if outcome.created:
+            [settled] = self.dependencies.settle(job, [outcome.run])
+            outcome = TriggerOutcome(settled, created=True)
             self._enqueue([outcome.run], job)
         return outcome
 
@@ -86,9 +104,9 @@ class TriggerService:
             too_large = all(problem["status"] == 413 for problem in problems)
             error_type = PayloadTooLarge if too_large else ValidationFailed
             raise error_type(f"item {problems[0]['index']}: {problems[0]['error']}", problems)
-        hits_only = all(
-            key and self.runs.idempotent_run_id(idempotency_guard(job.id, key), now) for _, key in prepared
-        )
+        held = self.dependencies.hold(job, [run for run, _ in prepared])
+        prepared = [(run, key) for run, (_, key) in zip(held, prepared, strict=True)]
+        hits_only = all(key and self._holder(idempotency_guard(job.id, key)) for _, key in prepared)
         if not hits_only:
             self.jobs.put_batch(batch)
         entries: list[Run | DomainError] = []
@@ -102,6 +120,9 @@ class TriggerService:
             entries.append(outcome.run)
             if outcome.created:
                 created.append(outcome.run)
+        settled = {run.id: run for run in self.dependencies.settle(job, created)}
+        created = list(settled.values())
+        entries = [settled.get(entry.id, entry) if isinstance(entry, Run) else entry for entry in entries]
         self._enqueue(created, job)
         if created:
             self.jobs.put_batch(batch.model_copy(update={"created_count": len(created)}))
@@ -114,15 +135,25 @@ class TriggerService:
             raise NotFound("batch not found")
         return batch, self.jobs.batch_status_counts(batch.id)
 
+    def _holder(self, guard: IdempotencyGuard) -> Run | None:
+        """The run holding the guard's key, or None when the key is free or its hold ended."""
+        run_id = self.runs.idempotent_run_id(guard)
+        run = self.runs.get(run_id) if run_id else None
+        if run is None or idempotency_released(run, self.clock.now()):
+            return None
+        return run
+
     def _store(self, job: Job, run: Run, key: str | None) -> TriggerOutcome:
         guard = idempotency_guard(job.id, key) if key else None
+        replaces = None
         if guard is not None:
-            existing = self.runs.idempotent_run_id(guard, self.clock.now())
-            if existing is not None:
-                return self._replayed(existing)
+            replaces = self.runs.idempotent_run_id(guard)
+            holder = self._holder(guard) if replaces else None
+            if holder is not None:
+                return TriggerOutcome(holder, created=False)
         event = status_change_event(self.ids, self.clock, run, None, "created", 1)
         try:
-            self.runs.create(run, event, guard=guard, parked=job.paused)
+            self.runs.create(run, event, guard=guard, replaces=replaces, parked=job.paused)
         except IdempotencyKeyHeld as held:
             return self._replayed(held.run_id)
         return TriggerOutcome(run, created=True)
@@ -179,7 +210,7 @@ class TriggerService:
             exclude_none=True,
         )
         ttl = overrides.pop("ttl_secs", None) or job.run_ttl_secs
-        return Run(
+        run = Run(
             id=self.ids.new(IdKind.RUN),
             job_id=job.id,
             project_id=job.project_id,
@@ -198,8 +229,17 @@ class TriggerService:
             job_version_id=job.version_id,
             batch_id=batch_id,
             created_at=now,
+            queued_at=now if status == RunStatus.QUEUED else None,
             **overrides,
         )
+        return with_wake(run, now, self.policy)
+
+
+def idempotency_released(run: Run, now: datetime) -> bool:
+    """A run holds its idempotency key until 24 h after it ends (spec 8)."""
+    if not run.is_terminal or run.finished_at is None:
+        return False
+    return now >= run.finished_at + timedelta(seconds=limits.IDEMPOTENCY_HOLD_SECS)
 
 
 def _schedule(requested: datetime | None, now: datetime) -> datetime | None:

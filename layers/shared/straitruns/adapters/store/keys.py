@@ -1,6 +1,7 @@
 """Key layout of the single table. Index names and key attributes match template.yaml
-(tests/unit/test_store_keys.py holds the two together)."""
+(tests/unit/test_template_consistency.py holds the two together)."""
 
+import hashlib
 from datetime import datetime
 
 from straitruns.domain.timefmt import format_ts
@@ -12,6 +13,7 @@ BY_BATCH = "by_batch"
 BY_JOB = "by_job"
 BY_PARENT = "by_parent"
 BY_VALUE = "by_value"
+BY_WAKE = "by_wake"
 
 INDEX_PARTITION_ATTRIBUTE = {
     BY_PROJECT: "project_pk",
@@ -20,7 +22,10 @@ INDEX_PARTITION_ATTRIBUTE = {
     BY_JOB: "job_pk",
     BY_PARENT: "parent_pk",
     BY_VALUE: "value_pk",
+    BY_WAKE: "wake_pk",
 }
+WAKE_SORT_ATTRIBUTE = "wake_sk"
+WAKE_SHARDS = 16
 SORT_ATTRIBUTE = "csk"
 TTL_ATTRIBUTE = "expires_ttl"
 
@@ -76,5 +81,52 @@ def parked_runs(job_id: str) -> str:
     return f"PARK#{job_id}"
 
 
+def wake_shard(run_id: str) -> str:
+    """The timer-index partition of a run (stable, spread over WAKE_SHARDS)."""
+    digest = hashlib.sha256(run_id.encode()).digest()
+    return f"W#{digest[0] % WAKE_SHARDS}"
+
+
+def wake_sort_key(wake_at: datetime, run_id: str) -> str:
+    return f"{format_ts(wake_at)}#{run_id}"
+
+
 def project_jobs(project_id: str) -> str:
     return f"PJ#{project_id}"
+
+
+# Job dependencies (docs/dependencies.md) ---------------------------------------------------
+
+
+def job_dependencies(job_id: str) -> str:
+    """Partition of a job's dependency items (sort key `dependency_sk(upstream)`)."""
+    return f"DEPS#{job_id}"
+
+
+def dependency_sk(upstream_job_id: str) -> str:
+    return f"ON#{upstream_job_id}"
+
+
+def dependency_graph(project_id: str) -> str:
+    """The version item of a project's dependency graph: every added edge bumps it, so two
+    concurrent additions cannot both pass the cycle check."""
+    return f"DEPGRAPH#{project_id}"
+
+
+def latest_terminal(job_id: str) -> str:
+    """Partition of a job's "latest terminal run" records, one per scope (sort key `scope_sk`)."""
+    return f"LATEST#{job_id}"
+
+
+def scope_sk(kind: str, digest: str) -> str:
+    return f"{kind}#{digest}"
+
+
+def waiting_on(upstream_job_id: str, kind: str, digest: str) -> str:
+    """Partition listing the runs that wait on an upstream job within one scope (sort key: run id)."""
+    return f"WAITON#{upstream_job_id}#{kind}#{digest}"
+
+
+def dependency_waiters(job_id: str) -> str:
+    """Partition of the waiter records of a job's runs waiting on dependencies (sort key: run id)."""
+    return f"WAITERS#{job_id}"

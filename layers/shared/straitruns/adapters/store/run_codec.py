@@ -14,6 +14,10 @@ from straitruns.domain.run_filter import IndexValue
 from straitruns.domain.timefmt import format_ts, parse_ts
 
 _TIME_FIELDS = (
+    "wake_at",
+    "claimed_at",
+    "timeout_at",
+    "queued_at",
     "scheduled_at",
     "started_at",
     "finished_at",
@@ -49,6 +53,7 @@ def run_item(run: Run) -> tuple[Item, list[Item]]:
             item[name] = value
     if run.execution_trace is not None:
         item["execution_trace"] = run.execution_trace.model_dump_json()
+    item["slots"] = list(run.slots) if run.slots else None
     item.update(index_keys(run))
     return item, blobs
 
@@ -65,6 +70,9 @@ def index_keys(run: Run) -> Item:
         attrs["batch_pk"] = keys.batch_runs(run.batch_id)
     if run.parent_run_id:
         attrs["parent_pk"] = keys.parent_runs(run.parent_run_id)
+    if run.wake_at:
+        attrs["wake_pk"] = keys.wake_shard(run.id)
+        attrs[keys.WAKE_SORT_ATTRIBUTE] = keys.wake_sort_key(run.wake_at, run.id)
     return attrs
 
 
@@ -118,6 +126,7 @@ def run_from_items(item: Item, live: Item | None, blobs: dict[tuple[str, str], I
     for name in _BLOB_FIELDS:
         if item.get(f"{name}_ref"):
             data[name] = blobs[(item["pk"], f"{keys.BLOB_SK_PREFIX}{name}")]["body"]
+    data["slots"] = tuple(item.get("slots") or ())
     if item.get("execution_trace"):
         data["execution_trace"] = ExecutionTrace.model_validate_json(item["execution_trace"])
     if live:

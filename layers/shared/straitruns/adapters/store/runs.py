@@ -3,7 +3,6 @@ index-served lists of spec 5 item 1."""
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from straitruns.adapters.store import keys
@@ -19,6 +18,7 @@ from straitruns.adapters.store.table import ConditionFailed, DynamoTable, Item
 from straitruns.domain import run_filter as rf
 from straitruns.domain.models import Event, Run
 from straitruns.domain.run_filter import IndexValue, RunFilter, run_index_values
+from straitruns.domain.statuses import RunStatus
 from straitruns.domain.timefmt import format_ts, parse_ts
 
 
@@ -134,6 +134,9 @@ class _MergedCursor:
         return None
 
     def take(self, count: int) -> list[_IndexKey]:
+        # Read each partition `count` keys per Query; peek alone would read one key per Query.
+        for cursor in self.cursors:
+            cursor._fill(count)
         taken: list[_IndexKey] = []
         while len(taken) < count and (head := self.peek()) is not None:
             picked = self._pick()
@@ -146,10 +149,6 @@ class _MergedCursor:
 
 
 _Cursor = _IndexCursor | _MergedCursor
-
-
-# A guard is free when absent, or when it outlived its hold (held_until is set once the run ends).
-_KEY_FREE = "attribute_not_exists(pk) OR (attribute_exists(held_until) AND held_until < :now)"
 
 
 class RunStore:
@@ -166,12 +165,14 @@ class RunStore:
         created_event: Event,
         *,
         guard: IdempotencyGuard | None = None,
+        replaces: str | None = None,
         parked: bool = False,
     ) -> None:
         """Stores a new run with its creation event (sequence 1), its LIVE item and, when given,
-        its idempotency guard, all in one transaction. Index items are written first: an index
-        item whose run does not exist is skipped on read, so a failed creation leaves nothing
-        visible.
+        its idempotency guard, all in one transaction. `replaces` names the run whose guard of the
+        same key was released (its hold ended): the guard moves over only if it still names it.
+        Index items are written first: an index item whose run does not exist is skipped on read,
+        so a failed creation leaves nothing visible.
 
         Raises IdempotencyKeyHeld when the guard's key is held by another run.
         """
@@ -192,8 +193,8 @@ class RunStore:
             actions.append(
                 self.table.put_action(
                     guard_item,
-                    condition=_KEY_FREE,
-                    values={":now": format_ts(run.created_at)},
+                    condition="run_id = :old" if replaces else "attribute_not_exists(pk)",
+                    values={":old": replaces} if replaces else None,
                 )
             )
         try:
@@ -208,16 +209,30 @@ class RunStore:
                     raise IdempotencyKeyHeld(current["run_id"]) from failure
             raise
 
-    def transition(self, old: Run, new: Run, make_event: Callable[[int], Event]) -> Event:
+    def transition(
+        self,
+        old: Run,
+        new: Run,
+        make_event: Callable[[int], Event],
+        extra_actions: Sequence[dict[str, Any]] = (),
+    ) -> Event:
         """See `_transition`: one conditional status change with its event."""
-        return _transition(self.table, old, new, make_event)
+        return _transition(self.table, old, new, make_event, extra_actions)
 
-    def idempotent_run_id(self, guard: IdempotencyGuard, now: datetime) -> str | None:
-        """The run holding the guard's key, or None when the key is free."""
+    def idempotent_run_id(self, guard: IdempotencyGuard) -> str | None:
+        """The run named by the guard of this key, or None when there is no guard."""
         item = self.table.get(guard.pk, "IDEM")
-        if item is None or (item.get("held_until") and item["held_until"] < format_ts(now)):
-            return None
-        return str(item["run_id"])
+        return str(item["run_id"]) if item else None
+
+    def release_idempotency_key(self, guard: IdempotencyGuard, run_id: str) -> bool:
+        """Removes the guard if it still names `run_id` (a reset of the run's key)."""
+        try:
+            self.table.transact(
+                [self.table.delete_action(guard.pk, "IDEM", condition="run_id = :r", values={":r": run_id})]
+            )
+        except ConditionFailed:
+            return False
+        return True
 
     def parked_run_ids(self, job_id: str, limit: int) -> list[str]:
         """Runs parked on a paused or disabled job, oldest first."""
@@ -320,6 +335,9 @@ class RunStore:
         leaf_values = f.payload_index_values()
         if leaf_values:
             return _MergedCursor([by_value(leaf_values[0]), by_value(rf.OVERFLOW)], ascending)
+        if f.status == RunStatus.DEAD_LETTER:
+            # Dead letters are few next to a job's runs: their partition is the smaller read.
+            return on(keys.BY_PROJECT_STATUS, keys.project_status(f.project_id, f.status))
         if f.job_id:
             return on(keys.BY_JOB, keys.job_runs(f.job_id))
         if f.status:
@@ -370,9 +388,16 @@ class TransitionRefused(Exception):
 _SEQUENCE_RETRIES = 10
 
 
-def _transition(table: DynamoTable, old: Run, new: Run, make_event: Callable[[int], Event]) -> Event:
+def _transition(
+    table: DynamoTable,
+    old: Run,
+    new: Run,
+    make_event: Callable[[int], Event],
+    extra_actions: Sequence[dict[str, Any]] = (),
+) -> Event:
     """Writes `new` over `old` if the run is still at `old`'s status and generation, with the
-    status_change event made by `make_event(sequence)`, in one transaction. The sequence is taken
+    status_change event made by `make_event(sequence)` and `extra_actions` (slot release,
+    idempotency hold), in one transaction. The sequence is taken
     from the LIVE counter under a condition; losing only that race is retried (bounded).
 
     Raises TransitionRefused when the run moved on.
@@ -385,10 +410,12 @@ def _transition(table: DynamoTable, old: Run, new: Run, make_event: Callable[[in
         event = make_event(current + 1)
         live_update = "SET seq = :next"
         values: dict[str, Any] = {":next": current + 1, ":cur": current}
-        if new.heartbeat_at is not None:
+        # Only a transition that sets or clears the heartbeat touches it: the LIVE item may hold
+        # later beats than the run this transition was computed from.
+        if new.heartbeat_at is not None and new.heartbeat_at != old.heartbeat_at:
             live_update += ", heartbeat_at = :hb"
             values[":hb"] = format_ts(new.heartbeat_at)
-        else:
+        elif new.heartbeat_at is None and old.heartbeat_at is not None:
             live_update += " REMOVE heartbeat_at"
         actions = [
             table.put_action(
@@ -399,6 +426,7 @@ def _transition(table: DynamoTable, old: Run, new: Run, make_event: Callable[[in
             table.update_action(pk, keys.LIVE_SK, live_update, condition="seq = :cur", values=values),
             table.put_action(event_item(event), condition="attribute_not_exists(pk)"),
             *(table.put_action(blob) for blob in blobs),
+            *extra_actions,
         ]
         actions[0]["Put"]["ExpressionAttributeNames"] = {"#st": "status"}
         try:

@@ -269,8 +269,12 @@ class DynamoTable:
             action["ExpressionAttributeNames"] = dict(names)
         return {"Update": action}
 
-    def delete_action(self, pk: str, sk: str, condition: str | None = None) -> dict[str, Any]:
+    def delete_action(
+        self, pk: str, sk: str, condition: str | None = None, values: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         action: dict[str, Any] = {"TableName": self.name, "Key": _key(pk, sk)}
         if condition:
             action["ConditionExpression"] = condition
+        if values:
+            action["ExpressionAttributeValues"] = serialize(values)
         return {"Delete": action}

@@ -16,7 +16,7 @@ from straitruns.api.deps import (
 from straitruns.api.responses import JsonTextResponse
 from straitruns.api.schemas import ERRORS, BatchOut, BulkTriggerOut, JobOut, RunOut
 from straitruns.api.views import batch_view, job_view, run_view
-from straitruns.domain.errors import BadRequest
+from straitruns.domain.errors import ValidationFailed
 from straitruns.services.commands import BulkTrigger, CreateJob, TriggerRun, UpdateJob
 from straitruns.services.pagination import decode_cursor, encode_cursor, parse_limit
 from straitruns.services.projects import acting_project
@@ -99,7 +99,10 @@ def trigger(
     header_key = request.headers.get("idempotency-key")
     alternate = request.headers.get("x-idempotency-key")
     if header_key is not None and alternate is not None and header_key != alternate:
-        raise BadRequest("Idempotency-Key and X-Idempotency-Key disagree")
+        raise ValidationFailed(
+            "Idempotency-Key and X-Idempotency-Key disagree",
+            [{"field": "Idempotency-Key", "error": "differs from X-Idempotency-Key"}],
+        )
     outcome = services.triggers.trigger(principal, job, command, header_key or alternate)
     if outcome.created:
         return JsonTextResponse(run_view(outcome.run), status_code=201)

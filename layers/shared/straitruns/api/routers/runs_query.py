@@ -43,7 +43,8 @@ def page_response(request: Request, page: Page) -> Response:
     if page.next_cursor:
         params = {**request.query_params, "cursor": page.next_cursor}
         headers["X-Next-Cursor"] = page.next_cursor
-        headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
+        path = request.scope.get("root_path", "") + request.url.path
+        headers["Link"] = f'<{path}?{urlencode(params)}>; rel="next"'
     return JsonTextResponse([run_view(run) for run in page.runs], headers=headers)
 
 
