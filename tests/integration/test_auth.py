@@ -8,29 +8,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import httpx
 import pytest
-from moto import mock_aws
 
 from straitruns.adapters.clock import FrozenClock
-from tests.support.app import ApiClient, api_client, make_services
-from tests.support.backends import FAKE_AWS_ENV
+from tests.support.app import ApiClient, assert_error, moto_api
 
 SCOPES = ["runs:read", "runs:write", "jobs:read", "jobs:write", "jobs:trigger"]
 RAW_KEY = re.compile(r"^strait_[0-9a-f]{64}$")
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The response is the spec 1.2 envelope with `status` and `code`."""
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code, body
-    assert body["error"]
-    assert body["message"] == body["error"]
-    assert body["request_id"]
-    assert response.headers["x-request-id"] == body["request_id"]
-    return body
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -52,21 +37,13 @@ class ScopeWorld:
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[ScopeWorld]:
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in FAKE_AWS_ENV.items():
-            env.setenv(name, value)
-        env.delenv("AWS_PROFILE", raising=False)
-        with mock_aws():
-            dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-            sqs = boto3.client("sqs", region_name="us-east-1")
-            clock = FrozenClock()
-            api = api_client(make_services(dynamodb, sqs, clock), clock)
-            job_id = str(api.create_job("seed")["id"])
-            run_id = api.run(job="seed")["id"]
-            batch = api.http.post(f"/v1/jobs/{job_id}/trigger/bulk", json={"items": [{}]}, headers=api.auth)
-            assert batch.status_code == 201, batch.text
-            keys = {scope: api.new_key(api.project_id, [scope]) for scope in SCOPES}
-            yield ScopeWorld(api, keys, job_id, run_id, batch.json()["batch_id"], itertools.count())
+    with moto_api() as api:
+        job_id = str(api.create_job("seed")["id"])
+        run_id = api.run(job="seed")["id"]
+        batch = api.http.post(f"/v1/jobs/{job_id}/trigger/bulk", json={"items": [{}]}, headers=api.auth)
+        assert batch.status_code == 201, batch.text
+        keys = {scope: api.new_key(api.project_id, [scope]) for scope in SCOPES}
+        yield ScopeWorld(api, keys, job_id, run_id, batch.json()["batch_id"], itertools.count())
 
 
 @dataclass(frozen=True)

@@ -5,46 +5,19 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from moto import mock_aws
 
-from straitruns.adapters.clock import FrozenClock
-from tests.support.app import ApiClient, api_client, make_services
-from tests.support.backends import FAKE_AWS_ENV
-
-
-def assert_error(response: httpx.Response, status: int, code: str, *fields: str) -> dict[str, Any]:
-    """The response is the spec 1.2 envelope with `status` and `code`; `details` name each field."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code, body
-    assert body["error"], body
-    assert body["message"] == body["error"]
-    assert body["request_id"], body
-    assert response.headers["x-request-id"] == body["request_id"]
-    named = [str(detail.get("field", "")) for detail in body.get("details", [])]
-    for field in fields:
-        assert any(name == field or name.startswith(f"{field}.") for name in named), (field, body)
-    return body
+from tests.support.app import ApiClient, assert_error, moto_api
 
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[ApiClient]:
     """One service for the whole module (each test sends bad input, or creates one run it
     alone looks at), so the suite does not pay for a moto table per test."""
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in FAKE_AWS_ENV.items():
-            env.setenv(name, value)
-        env.delenv("AWS_PROFILE", raising=False)
-        with mock_aws():
-            dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-            sqs = boto3.client("sqs", region_name="us-east-1")
-            clock = FrozenClock()
-            yield api_client(make_services(dynamodb, sqs, clock), clock)
+    with moto_api() as api:
+        yield api
 
 
 @pytest.fixture(scope="module")

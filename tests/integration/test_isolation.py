@@ -6,30 +6,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import httpx
 import pytest
-from moto import mock_aws
 
-from straitruns.adapters.clock import FrozenClock
-from tests.support.app import ApiClient, api_client, make_services
-from tests.support.backends import FAKE_AWS_ENV
+from tests.support.app import ApiClient, assert_error, moto_api
 
 MISSING_RUN = "run_01JD0000000000000000000000"
 MISSING_JOB = "job_01JD0000000000000000000000"
 MISSING_BATCH = "batch_01JD0000000000000000000000"
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The response is the spec 1.2 envelope with `status` and `code`."""
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code, body
-    assert body["error"]
-    assert body["message"] == body["error"]
-    assert body["request_id"]
-    assert response.headers["x-request-id"] == body["request_id"]
-    return body
 
 
 @dataclass
@@ -66,29 +50,21 @@ SHARED = {
 @pytest.fixture(scope="module")
 def world() -> Iterator[TwoProjects]:
     """Built once: every test here only reads, or attempts a change that must be refused."""
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in FAKE_AWS_ENV.items():
-            env.setenv(name, value)
-        env.delenv("AWS_PROFILE", raising=False)
-        with mock_aws():
-            dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-            sqs = boto3.client("sqs", region_name="us-east-1")
-            clock = FrozenClock()
-            api = api_client(make_services(dynamodb, sqs, clock), clock)
-            a_job = api.create_job("shared-slug")
-            a_run = api.run(SHARED, job="shared-slug")
-            batch = api.http.post(
-                f"/v1/jobs/{a_job['id']}/trigger/bulk", json={"items": [SHARED]}, headers=api.auth
-            )
-            assert batch.status_code == 201, batch.text
-            b_project, b_key = api.new_project("b")
-            b_headers = {"Authorization": f"Bearer {b_key}"}
-            job_body = {"slug": "shared-slug", "name": "b", "endpoint_url": "http://127.0.0.1:9/run"}
-            b_job = api.http.post("/v1/jobs", json=job_body, headers=b_headers)
-            assert b_job.status_code == 201, b_job.text
-            b_run = api.http.post(f"/v1/jobs/{b_job.json()['id']}/trigger", json=SHARED, headers=b_headers)
-            assert b_run.status_code == 201, b_run.text
-            yield TwoProjects(api, b_project, b_key, a_job, a_run, batch.json()["batch_id"], b_run.json())
+    with moto_api() as api:
+        a_job = api.create_job("shared-slug")
+        a_run = api.run(SHARED, job="shared-slug")
+        batch = api.http.post(
+            f"/v1/jobs/{a_job['id']}/trigger/bulk", json={"items": [SHARED]}, headers=api.auth
+        )
+        assert batch.status_code == 201, batch.text
+        b_project, b_key = api.new_project("b")
+        b_headers = {"Authorization": f"Bearer {b_key}"}
+        job_body = {"slug": "shared-slug", "name": "b", "endpoint_url": "http://127.0.0.1:9/run"}
+        b_job = api.http.post("/v1/jobs", json=job_body, headers=b_headers)
+        assert b_job.status_code == 201, b_job.text
+        b_run = api.http.post(f"/v1/jobs/{b_job.json()['id']}/trigger", json=SHARED, headers=b_headers)
+        assert b_run.status_code == 201, b_run.text
+        yield TwoProjects(api, b_project, b_key, a_job, a_run, batch.json()["batch_id"], b_run.json())
 
 
 # Another project's resources are missing (404), worded exactly as missing ones --------------

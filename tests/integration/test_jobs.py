@@ -8,22 +8,10 @@ from typing import Any
 import httpx
 
 from straitruns.adapters.clock import FrozenClock
-from tests.support.app import ApiClient
+from tests.support.app import ApiClient, assert_error
 
 START = "2026-11-28T12:00:00.000000Z"  # the FrozenClock's start
 ENDPOINT = "http://127.0.0.1:9/run"
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The response is the spec 1.2 envelope with `status` and `code`."""
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code, body
-    assert body["error"]
-    assert body["message"] == body["error"]
-    assert body["request_id"]
-    assert response.headers["x-request-id"] == body["request_id"]
-    return body
 
 
 def queued_run_ids(api: ApiClient) -> list[str]:

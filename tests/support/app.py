@@ -4,10 +4,16 @@ client that creates projects, keys and jobs through the public API."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import boto3
+import httpx
+import pytest
 from fastapi.testclient import TestClient
+from moto import mock_aws
 
 from straitruns.adapters.clock import FrozenClock
 from straitruns.api.app import create_app
@@ -15,9 +21,7 @@ from straitruns.local.provision import QueueUrls, ensure_queues, ensure_table
 from straitruns.local.template import load_template, queue_specs, table_spec
 from straitruns.settings import Settings
 from straitruns.wiring import Services, build_services
-
-if TYPE_CHECKING:
-    import httpx
+from tests.support.backends import FAKE_AWS_ENV
 
 ADMIN_SECRET = "test-admin-secret-0123456789abcdef-xyz"
 RUN_TOKEN_SECRET = "test-run-token-secret-0123456789abcdef"
@@ -118,3 +122,35 @@ def api_client(services: Services, clock: FrozenClock) -> ApiClient:
     client = ApiClient(TestClient(create_app(lambda: services)), services, clock)
     client.project_id, client.key = client.new_project()
     return client
+
+
+def assert_error(response: httpx.Response, status: int, code: str, *fields: str) -> dict[str, Any]:
+    """The response is the spec 1.2 error envelope with `status` and `code`; `details` name each
+    of `fields`."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body: dict[str, Any] = response.json()
+    assert body["code"] == code, body
+    assert body["error"], body
+    assert body["message"] == body["error"]
+    assert body["request_id"], body
+    assert response.headers["x-request-id"] == body["request_id"]
+    named = [str(detail.get("field", "")) for detail in body.get("details", [])]
+    for wanted in fields:
+        assert any(name == wanted or name.startswith(f"{wanted}.") for name in named), (wanted, body)
+    return body
+
+
+@contextmanager
+def moto_api() -> Iterator[ApiClient]:
+    """An API on its own moto backend, outside the per-test fixtures: for module-scoped fixtures
+    whose tests only read, so a module pays for one moto table instead of one per test."""
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in FAKE_AWS_ENV.items():
+            env.setenv(name, value)
+        env.delenv("AWS_PROFILE", raising=False)
+        with mock_aws():
+            dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+            sqs = boto3.client("sqs", region_name="us-east-1")
+            clock = FrozenClock()
+            yield api_client(make_services(dynamodb, sqs, clock), clock)

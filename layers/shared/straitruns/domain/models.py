@@ -191,3 +191,62 @@ class Event(_Model):
     message: str | None = None
     data: JsonText | None = None
     created_at: datetime
+
+
+class Checkpoint(_Model):
+    id: str
+    run_id: str
+    sequence: int
+    source: str = "sdk"
+    state: JsonText
+    created_at: datetime
+
+
+class UsageRecord(_Model):
+    id: str
+    run_id: str
+    provider: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cost_microusd: int = 0
+    created_at: datetime
+
+
+class ToolCall(_Model):
+    id: str
+    run_id: str
+    tool_name: str
+    input: JsonText | None = None
+    output: JsonText | None = None
+    duration_ms: int | None = None
+    status: str | None = None
+    created_at: datetime
+
+
+class Output(_Model):
+    id: str
+    run_id: str
+    output_key: str
+    schema_: JsonText | None = Field(default=None, alias="schema")
+    value: JsonText
+    created_at: datetime
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class StateEntry(_Model):
+    run_id: str
+    key: str
+    value: JsonText
+    updated_at: datetime
+
+
+class StreamChunk(_Model):
+    run_id: str
+    stream_id: str
+    sequence: int
+    chunk: str
+    done: bool = False
+    created_at: datetime
