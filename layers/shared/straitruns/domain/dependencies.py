@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
+from straitruns.domain import limits
 from straitruns.domain.errors import ValidationFailed
 from straitruns.domain.models import Run
 from straitruns.domain.statuses import FAILURE_STATUSES, RunStatus, is_terminal
@@ -17,9 +18,8 @@ from straitruns.domain.timefmt import format_ts
 
 # The metadata entry that scopes a run's dependencies when it has no idempotency key.
 DEPENDENCY_KEY = "dependency_key"
-# Bounds the work of a trigger (one read per dependency) and of the cycle check.
-MAX_DEPENDENCIES_PER_JOB = 50
-MAX_GRAPH_JOBS = 1000
+MAX_DEPENDENCIES_PER_JOB = limits.DEPENDENCIES_PER_JOB
+MAX_GRAPH_JOBS = limits.DEPENDENCY_GRAPH_JOBS
 
 
 class DependencyCondition(StrEnum):

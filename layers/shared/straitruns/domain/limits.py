@@ -27,6 +27,9 @@ BULK_IDS = 100  # bulk-cancel, bulk-replay
 BULK_DLQ_IDS = 500
 BULK_TRIGGER_ITEMS = 500
 LINEAGE_DEPTH = 10
+# Bound the work of a trigger (one read per dependency) and of the dependency cycle check.
+DEPENDENCIES_PER_JOB = 50
+DEPENDENCY_GRAPH_JOBS = 1000
 WORK_SECONDS_PER_REQUEST = 20
 RESPONSE_BYTES = 5 * MIB
 
