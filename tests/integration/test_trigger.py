@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from straitruns.domain.statuses import RunStatus
 from tests.support.app import ApiClient
 
 
@@ -43,3 +44,31 @@ def test_payload_keeps_every_digit_and_deep_nesting(api: ApiClient) -> None:
     assert '"big":1234567890123456789012345678901234567890' in fetched.text
     assert '"frac":0.1000000000000000000001' in fetched.text
     assert '"deep":' + nested in fetched.text
+
+
+def _finish(api: ApiClient, run_id: str) -> None:
+    run = api.services.runs.get(run_id)
+    assert run is not None
+    for status in (RunStatus.DEQUEUED, RunStatus.EXECUTING):
+        run = api.services.state.change(run, status, "test")
+    api.services.state.change(run, RunStatus.COMPLETED, "test", finished_at=api.clock.now())
+
+
+def test_idempotency_key_is_held_until_24_hours_after_the_run_ends(api: ApiClient) -> None:
+    # Given a run triggered with a key, which then completes
+    api.create_job("held")
+    first = api.trigger(api.jobs["held"], {"idempotency_key": "k1"})
+    _finish(api, first.json()["id"])
+
+    # When the key is used again within 24 hours, and again after
+    api.clock.advance(24 * 3600 - 1)
+    within = api.trigger(api.jobs["held"], {"idempotency_key": "k1", "payload": {"other": True}})
+    api.clock.advance(2)
+    after = api.trigger(api.jobs["held"], {"idempotency_key": "k1"})
+
+    # Then the first repeat returns the finished run, the later one creates a new run
+    assert within.status_code == 200
+    assert within.json()["id"] == first.json()["id"]
+    assert after.status_code == 201
+    assert after.json()["id"] != first.json()["id"]
+    assert after.json()["idempotency_key"] == "k1"
