@@ -6,7 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAM_VENV := .venv-sam
 SAM_CLI_VERSION := 1.170.0
-PYTEST_WORKERS ?= 2
+# Tests mostly wait on DynamoDB Local, moto and HTTP, so four workers keep two cores busy.
+PYTEST_WORKERS ?= 4
 
 .PHONY: install dev test lint types unit pytest validate build bench clean
 
@@ -24,7 +25,16 @@ $(SAM_VENV)/.installed:
 	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check aws-sam-cli==$(SAM_CLI_VERSION)
 	touch $@
 
-install: $(BIN)/.installed node_modules/.installed
+# Debian's Chromium drives the browser test of the streams (tests/e2e/test_stream_browser.py);
+# installed once, only when missing (CI runs as root on a clean clone; elsewhere through sudo).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends chromium
+
+install: $(BIN)/.installed node_modules/.installed $(CHROMIUM)
 
 ## Start the local stack: API on http://localhost:$${STRAIT_PORT:-8080}. Ctrl-C stops everything.
 dev: install

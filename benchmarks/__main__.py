@@ -11,7 +11,9 @@ every run of the burst has ended, and prints:
   `finished_at`;
 - latency: p50 and p95 (and max) of each completed run's `finished_at - created_at`; in a burst
   that outpaces the dispatcher this is mostly the time a run waits in the queue (the median
-  execution trace printed beside it shows the split).
+  execution trace printed beside it shows the split);
+- streams (benchmarks/streams.py): p50/p95 from an event's write to a stream client receiving it,
+  and the store requests per minute of an idle open stream.
 
 A benchmark, not a test: it prints figures and never fails on a number. It exits 1 only when it
 cannot measure: the stack does not start, a trigger is refused, or the runs have not all ended
@@ -36,6 +38,7 @@ from typing import Any
 
 import httpx
 
+from benchmarks.streams import StreamBenchmarkError, measure_streams
 from tests.e2e.runner import Banner, DevRunner, RunnerFailedError
 
 TERMINAL = {
@@ -240,7 +243,8 @@ def run_benchmark(config: Config) -> str:
             trigger_all(http, banner, job_id, config)
             trigger_secs = time.monotonic() - clock
             runs = wait_until_ended(http, banner, job_id, config.runs, config.wait_secs)
-    return report(runs, single, config, started_secs, trigger_secs)
+            stream_lines = measure_streams(banner, http)
+    return "\n".join([report(runs, single, config, started_secs, trigger_secs), *stream_lines])
 
 
 def create_job(http: httpx.Client, banner: Banner, slug: str, endpoint_url: str) -> str:
@@ -284,7 +288,7 @@ def main() -> int:
         config = Config.from_env()
         print(f"Benchmarking {config.runs} runs on the local stack ({config.backend})...", flush=True)
         print(run_benchmark(config), flush=True)
-    except BenchmarkError as error:
+    except (BenchmarkError, StreamBenchmarkError) as error:
         print(f"benchmark: {error}", file=sys.stderr)
         return 1
     return 0

@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,11 @@ from fastapi.testclient import TestClient
 import straitruns.entry
 import straitruns.settings
 from straitruns.adapters import secrets
+from straitruns.adapters.tokens import TokenSigner
 from straitruns.api.app import create_app
 from straitruns.domain.ids import IdKind
 from straitruns.domain.statuses import RunStatus
+from straitruns.domain.timefmt import format_ts
 from straitruns.services.run_state import status_change_event
 from tests.support.app import ADMIN_SECRET, TABLE_NAME, provision
 
@@ -37,6 +40,7 @@ EXPECTED_STATUS = {
     "runs_query/lineage.json": 200,
     "runs_query/openapi.json": 200,
     "runs_query/docs.json": 200,
+    "runs_query/sse_token.json": 200,
     "jobs/create_project.json": 201,
     "jobs/create_api_key.json": 201,
     "jobs/revoke_api_key.json": 204,
@@ -48,6 +52,27 @@ EXPECTED_STATUS = {
     "jobs/trigger.json": 201,
     "jobs/bulk_trigger.json": 201,
     "jobs/get_batch.json": 200,
+    "runs_control/cancel_run.json": 204,
+    "runs_control/replay_run.json": 201,
+    "runs_control/dlq_replay.json": 200,
+    "runs_control/reschedule.json": 200,
+    "runs_control/pause.json": 200,
+    "runs_control/resume.json": 200,
+    "runs_control/restart.json": 200,
+    "runs_control/debug.json": 204,
+    "runs_control/reset_idempotency_key.json": 200,
+    "runs_bulk/bulk_cancel.json": 200,
+    "runs_bulk/bulk_cancel_all.json": 200,
+    "runs_bulk/bulk_replay.json": 200,
+    "runs_bulk/bulk_dlq_replay.json": 200,
+    "sdk/log.json": 201,
+    "sdk/heartbeat.json": 200,
+    "sdk/checkpoint.json": 201,
+    "sdk/complete.json": 200,
+    "runs_telemetry/events.json": 200,
+    "runs_telemetry/checkpoints.json": 200,
+    "runs_telemetry/state.json": 200,
+    "runs_telemetry/debug_bundle.json": 200,
 }
 
 
@@ -170,6 +195,10 @@ def deployment(deployed_env: str) -> Deployment:
     batch = _created(http.post(f"{trigger}/bulk", json={"items": [{}, {}]}, headers=auth))
     continuation_id = _store_related_runs(run["id"])
     _dead_letter(doomed["id"])
+    executing = _created(http.post(trigger, json={"payload": {"invoice": 42}}, headers=auth))
+    token = _start_attempt(executing["id"])
+    paused = _created(http.post(trigger, json={"payload": {"order": {"id": 9}}}, headers=auth))
+    assert http.post(f"/v1/runs/{paused['id']}/pause", headers=auth).status_code == 200
     return Deployment(
         http=http,
         run_queue_url=deployed_env,
@@ -184,6 +213,10 @@ def deployment(deployed_env: str) -> Deployment:
             "CONTINUATION_RUN_ID": continuation_id,
             "BATCH_ID": batch["batch_id"],
             "DEAD_RUN_ID": doomed["id"],
+            "EXECUTING_RUN_ID": executing["id"],
+            "RUN_TOKEN": token,
+            "PAUSED_RUN_ID": paused["id"],
+            "SCHEDULED_AT": format_ts(datetime.now(UTC) + timedelta(hours=1)),
         },
     )
 
@@ -226,6 +259,19 @@ def _dead_letter(run_id: str) -> None:
     assert run is not None
     for status in (RunStatus.DEQUEUED, RunStatus.EXECUTING, RunStatus.DEAD_LETTER):
         run = services.state.change(run, status, "test setup")
+
+
+def _start_attempt(run_id: str) -> str:
+    """Moves a run to `executing` as the dispatcher does before its call; returns its run token."""
+    services = straitruns.entry.shared_services()
+    run = services.runs.get(run_id)
+    assert run is not None
+    claimed = services.state.change(run, RunStatus.DEQUEUED, "test setup", generation=run.generation + 1)
+    now = services.clock.now()
+    deadline = now + timedelta(minutes=5)
+    services.state.change(claimed, RunStatus.EXECUTING, "test setup", started_at=now, timeout_at=deadline)
+    signer = TokenSigner(lambda: secrets.run_token_secret(services.settings))
+    return signer.run_token(run_id, claimed.attempt, claimed.generation, now, deadline)
 
 
 def headers_of(response: dict[str, Any]) -> dict[str, str]:

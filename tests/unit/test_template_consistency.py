@@ -22,6 +22,14 @@ REPO = Path(__file__).resolve().parents[2]
 FUNCTION_TYPE = "AWS::Serverless::Function"
 # The straitruns.entry factory each kind of function's app.py calls, by the type of its events.
 HANDLER_OF_EVENT_TYPE = {"Api": "http_handler", "SQS": "sqs_dispatch_handler", "Schedule": "schedule_handler"}
+# A function behind a streaming API (its routes in the API's OpenAPI DefinitionBody) serves its group's
+# ASGI app with uvicorn (run.sh) under the Lambda Web Adapter (docs/streams.md).
+STREAM_APP_FACTORY = "asgi_app"
+STREAM_HANDLER = "run.sh"
+STREAMING_URI = re.compile(
+    r"arn:\$\{AWS::Partition\}:apigateway:\$\{AWS::Region\}:lambda:path/2021-11-15/functions/"
+    r"\$\{(?P<function>\w+)\.Arn\}/response-streaming-invocations"
+)
 
 # Run lists sort by creation (`csk`); the scheduler's timer index sorts by wake-up time.
 SORT_ATTRIBUTE_OF = dict.fromkeys(keys.INDEX_PARTITION_ATTRIBUTE, keys.SORT_ATTRIBUTE) | {
@@ -58,10 +66,29 @@ def event_types(properties: dict[str, Any]) -> set[str]:
     return {event.get("Type") for event in properties.get("Events", {}).values()}
 
 
+def stream_routes() -> dict[str, list[tuple[str, str]]]:
+    """Logical id of each function a streaming integration invokes -> its (METHOD, path) routes, read
+    from the DefinitionBody of every AWS::Serverless::Api."""
+    routes: dict[str, list[tuple[str, str]]] = {}
+    for resource in template()["Resources"].values():
+        if resource.get("Type") != "AWS::Serverless::Api":
+            continue
+        paths = resource["Properties"].get("DefinitionBody", {}).get("paths", {})
+        for path, operations in paths.items():
+            for method, operation in operations.items():
+                integration = operation.get("x-amazon-apigateway-integration", {})
+                match = STREAMING_URI.fullmatch(str(integration.get("uri", {}).get("Fn::Sub", "")))
+                if integration.get("responseTransferMode") == "STREAM" and match:
+                    routes.setdefault(match["function"], []).append((method.upper(), path))
+    return routes
+
+
 def api_functions() -> list[str]:
-    """Logical ids of the functions API Gateway invokes."""
+    """Logical ids of the functions API Gateway invokes (through Api events or a streaming API)."""
     return sorted(
-        logical_id for logical_id, properties in functions().items() if "Api" in event_types(properties)
+        logical_id
+        for logical_id, properties in functions().items()
+        if "Api" in event_types(properties) or logical_id in stream_routes()
     )
 
 
@@ -79,7 +106,7 @@ def app_handler_calls(group: str) -> list[tuple[str, list[Any]]]:
         for node in ast.walk(tree)
         if isinstance(node, ast.Call)
         and isinstance(node.func, ast.Name)
-        and node.func.id in HANDLER_OF_EVENT_TYPE.values()
+        and node.func.id in {*HANDLER_OF_EVENT_TYPE.values(), STREAM_APP_FACTORY}
     ]
 
 
@@ -99,13 +126,13 @@ def group_of(properties: dict[str, Any]) -> str:
     return match.group(1)
 
 
-def api_events(properties: dict[str, Any]) -> list[tuple[str, str]]:
-    """(METHOD, path) of every API Gateway event of a function."""
+def api_events(logical_id: str) -> list[tuple[str, str]]:
+    """(METHOD, path) of every API Gateway event of a function, streaming routes included."""
     return [
         (event["Properties"]["Method"].upper(), event["Properties"]["Path"])
-        for event in properties.get("Events", {}).values()
+        for event in functions()[logical_id].get("Events", {}).values()
         if event.get("Type") == "Api"
-    ]
+    ] + stream_routes().get(logical_id, [])
 
 
 @cache
@@ -192,7 +219,8 @@ def test_function_code_is_an_app_of_functions(logical_id: str) -> None:
     properties = functions()[logical_id]
     app_file = REPO / "functions" / group_of(properties) / "app.py"
 
-    assert function_property(properties, "Handler") == "app.handler"
+    streamed = logical_id in stream_routes()
+    assert function_property(properties, "Handler") == (STREAM_HANDLER if streamed else "app.handler")
     assert app_file.is_file(), f"{logical_id} points to {app_file}, which does not exist"
 
 
@@ -209,6 +237,11 @@ def test_api_function_app_serves_its_own_group(logical_id: str) -> None:
 
     calls = app_handler_calls(group)
 
+    if logical_id in stream_routes():
+        assert calls == [(STREAM_APP_FACTORY, [group])], (
+            f"functions/{group}/app.py must be `app = asgi_app({group!r})`"
+        )
+        return
     assert calls == [("http_handler", [group])], (
         f"functions/{group}/app.py must be `handler = http_handler({group!r})`"
     )
@@ -264,7 +297,7 @@ def test_function_runtime_is_python_3_12(logical_id: str) -> None:
 @pytest.mark.parametrize("logical_id", api_functions())
 def test_every_route_of_a_group_is_reachable_through_its_function(logical_id: str) -> None:
     properties = functions()[logical_id]
-    events = api_events(properties)
+    events = api_events(logical_id)
     routes = group_routes(group_of(properties))
     assert routes, f"the group of {logical_id} serves no documented route"
 
@@ -280,7 +313,7 @@ def test_every_api_event_of_a_function_reaches_a_route_of_its_group(logical_id: 
 
     orphans = [
         f"{method} {path}"
-        for method, path in api_events(properties)
+        for method, path in api_events(logical_id)
         if "+}" not in path and method != "ANY" and not serves(group, method, path)
     ]
 
@@ -326,3 +359,56 @@ def test_layer_requirements_pin_the_project_dependencies() -> None:
 
     assert all("==" in line for line in layer), "every layer requirement is pinned with =="
     assert sorted(map(_requirement, layer)) == sorted(map(_requirement, project["dependencies"]))
+
+
+# --- the streams (spec 7, docs/streams.md) -----------------------------------------------------
+
+
+def test_stream_routes_are_served_by_the_stream_function_and_group() -> None:
+    streams = ["/v1/runs/{runID}/stream", "/v1/runs/{runID}/stream/chunks"]
+
+    assert stream_routes() == {
+        "RunsStreamFunction": [(method, path) for path in streams for method in ("GET", "OPTIONS")]
+    }
+    assert group_of(functions()["RunsStreamFunction"]) == "runs_stream"
+
+
+def test_stream_api_is_regional() -> None:
+    api = template()["Resources"]["StreamApi"]["Properties"]
+
+    assert api["EndpointConfiguration"]["Type"] == "REGIONAL"
+
+
+def test_stream_function_runs_under_the_web_adapter_in_streaming_mode() -> None:
+    properties = functions()["RunsStreamFunction"]
+    variables = properties["Environment"]["Variables"]
+    run_sh = REPO / "functions" / "runs_stream" / STREAM_HANDLER
+
+    assert variables["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
+    assert variables["AWS_LWA_INVOKE_MODE"] == "response_stream"
+    assert variables["PORT"]
+    assert '--port "${PORT' in run_sh.read_text(encoding="utf-8")
+    assert run_sh.stat().st_mode & 0o111, "run.sh must be executable"
+    assert "LambdaAdapterLayerArm64" in str(properties["Layers"])
+
+
+def test_stream_function_outlasts_a_connection_and_has_reserved_concurrency() -> None:
+    properties = functions()["RunsStreamFunction"]
+    bound = float(properties["Environment"]["Variables"]["STRAIT_SSE_MAX_CONNECTION_SECS"])
+
+    assert function_property(properties, "Timeout") > bound
+    assert bound < 15 * 60, "API Gateway ends a streamed response after 15 minutes"
+    assert "ReservedConcurrentExecutions" in properties
+
+
+def test_api_gateway_may_invoke_the_stream_function() -> None:
+    permissions = [
+        resource["Properties"]
+        for resource in template()["Resources"].values()
+        if resource.get("Type") == "AWS::Lambda::Permission"
+    ]
+
+    assert [(p["FunctionName"], p["Principal"]) for p in permissions] == [
+        ({"Ref": "RunsStreamFunction"}, "apigateway.amazonaws.com")
+    ]
+    assert "${StreamApi}" in permissions[0]["SourceArn"]["Fn::Sub"]

@@ -2,7 +2,10 @@
 
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 from straitruns.wiring import Services, build_services
 
@@ -35,6 +38,15 @@ def http_handler(group: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
         return result
 
     return handler
+
+
+def asgi_app(group: str) -> "FastAPI":
+    """The ASGI app of one endpoint group, for a function that runs uvicorn under the Lambda Web
+    Adapter (the stream function: functions/runs_stream/run.sh). Services are built on the first
+    request, as for http_handler."""
+    from straitruns.api.app import create_app
+
+    return create_app(shared_services, [group])
 
 
 def sqs_dispatch_handler(

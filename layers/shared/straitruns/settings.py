@@ -25,14 +25,24 @@ class Settings(BaseModel):
     run_token_secret: str = ""
     run_token_secret_param: str = ""
     sse_token_ttl_secs: int = 3600
-    sse_max_connection_secs: int = 300
-    sse_max_connections: int = 1000
+    sse_max_connection_secs: float = Field(default=300.0, gt=0)
+    sse_max_connections: int = Field(default=1000, ge=1)
+    # Streams (docs/streams.md): open streams per project, the store poll (fast after a frame,
+    # backing off while idle), keepalive comments, and how long a sequence gap is waited for.
+    sse_max_connections_per_project: int = Field(default=100, ge=1)
+    sse_poll_min_secs: float = Field(default=0.1, gt=0)
+    sse_poll_max_secs: float = Field(default=0.4, gt=0)
+    sse_keepalive_secs: float = Field(default=15.0, gt=0)
+    sse_gap_wait_secs: float = Field(default=2.0, ge=0)
+    sse_status_check_secs: float = Field(default=1.0, gt=0)
     scheduler_interval_secs: float = 1.0
     reenqueue_after_secs: int = 60
     heartbeat_lost_secs: int = 60
     heartbeat_interval_secs: float = 10.0
     list_read_budget: int = Field(default=1000, ge=1)
     machine_presets: tuple[str, ...] = tuple(DEFAULT_PRESETS.split(","))
+    # Runs bulk-cancel-all cancels at once (threads); 1 where the store is not thread-safe (moto).
+    bulk_workers: int = Field(default=1, ge=1, le=32)
     allow_private_endpoints: bool = False
 
     @classmethod

@@ -9,24 +9,39 @@ from straitruns.adapters.id_factory import UlidFactory
 from straitruns.adapters.run_queue import RunQueue
 from straitruns.adapters.secrets import admin_secret, run_token_secret
 from straitruns.adapters.store.access import AccessStore
+from straitruns.adapters.store.annotations import AnnotationStore
 from straitruns.adapters.store.dependencies import DependencyStore
 from straitruns.adapters.store.engine import EngineStore
 from straitruns.adapters.store.jobs import JobStore
+from straitruns.adapters.store.run_family import RunFamilyStore
 from straitruns.adapters.store.runs import RunStore
+from straitruns.adapters.store.stream_reads import StreamReads
+from straitruns.adapters.store.stream_slots import StreamSlotStore
 from straitruns.adapters.store.table import DynamoTable
+from straitruns.adapters.store.telemetry import TelemetryStore
 from straitruns.adapters.tokens import TokenSigner
 from straitruns.domain.clock import Clock
 from straitruns.domain.ids import IdFactory
 from straitruns.domain.timers import TimerPolicy
 from straitruns.services.access import AccessService
 from straitruns.services.attempts import Attempts
+from straitruns.services.bulk import BulkLimits, BulkOperations
+from straitruns.services.cancellation import Cancellation
 from straitruns.services.dead_letters import DeadLetters
 from straitruns.services.dependencies import DependencyGate, DependencyService
 from straitruns.services.dispatcher import DispatchConfig, Dispatcher
+from straitruns.services.event_log import EventLog
+from straitruns.services.in_run import InRunPlane
 from straitruns.services.jobs import JobService
+from straitruns.services.run_family import RunFamily
 from straitruns.services.run_queries import RunQueries
 from straitruns.services.run_state import RunStateMachine
+from straitruns.services.run_telemetry import RunTelemetry
+from straitruns.services.run_tokens import RunTokenGuard
 from straitruns.services.scheduler import Scheduler
+from straitruns.services.sse_tokens import SseTokenService
+from straitruns.services.steering import RunSteering
+from straitruns.services.streams import StreamConfig, StreamLimiter, StreamService
 from straitruns.services.triggers import TriggerService
 from straitruns.settings import Settings
 
@@ -53,6 +68,14 @@ class Services:
     scheduler: Scheduler
     dependency_gate: DependencyGate
     dependencies: DependencyService
+    telemetry: RunTelemetry
+    event_log: EventLog
+    in_run: InRunPlane
+    streams: StreamService
+    sse_tokens: SseTokenService
+    cancellation: Cancellation
+    steering: RunSteering
+    bulk: BulkOperations
 
 
 def aws_clients(settings: Settings) -> tuple[Any, Any]:
@@ -101,6 +124,32 @@ def build_services(
     )
     queries = RunQueries(runs, settings.list_read_budget)
     attempts = Attempts(state, queue, clock)
+    triggers = TriggerService(jobs_store, runs, queue, clock, ids, policy, dependency_gate)
+    cancellation = Cancellation(runs, state, engine, clock)
+    steering = RunSteering(
+        queries,
+        runs,
+        jobs_store,
+        state,
+        engine,
+        queue,
+        dead_letters,
+        triggers,
+        cancellation,
+        TelemetryStore(table),
+        clock,
+        policy,
+        settings.machine_presets,
+    )
+    telemetry_store = TelemetryStore(table)
+    event_log = EventLog(telemetry_store, clock)
+    run_telemetry = RunTelemetry(queries, telemetry_store, event_log, settings.list_read_budget)
+    family = RunFamily(runs, RunFamilyStore(table), jobs_store, engine, triggers, state, queue, clock, policy)
+    state.listeners.append(family.on_change)
+    run_tokens = RunTokenGuard(TokenSigner(lambda: run_token_secret(settings)), runs, clock)
+    in_run = InRunPlane(
+        run_tokens, telemetry_store, run_telemetry, AnnotationStore(table), engine, state, family, clock, ids
+    )
     dispatcher = Dispatcher(
         runs,
         engine,
@@ -114,6 +163,7 @@ def build_services(
         clock,
         ids,
         DispatchConfig(settings.public_url, settings.heartbeat_interval_secs),
+        checkpoints=telemetry_store,
     )
     return Services(
         settings=settings,
@@ -128,12 +178,32 @@ def build_services(
         policy=policy,
         access=AccessService(AccessStore(table), clock, ids, lambda: admin_secret(settings)),
         jobs=jobs,
-        triggers=TriggerService(jobs_store, runs, queue, clock, ids, policy, dependency_gate),
+        triggers=triggers,
         queries=queries,
         dead_letters=dead_letters,
         attempts=attempts,
         dispatcher=dispatcher,
-        scheduler=Scheduler(runs, engine, jobs_store, state, attempts, queue, clock, policy),
+        scheduler=Scheduler(
+            runs, engine, jobs_store, state, attempts, queue, clock, policy, dead_letters, cancellation
+        ),
         dependency_gate=dependency_gate,
         dependencies=DependencyService(dependency_store, dependency_gate, jobs, queries, clock, ids),
+        telemetry=run_telemetry,
+        event_log=event_log,
+        in_run=in_run,
+        streams=_stream_service(table, clock, StreamConfig.from_settings(settings)),
+        sse_tokens=SseTokenService(
+            TokenSigner(lambda: run_token_secret(settings)), clock, settings.sse_token_ttl_secs
+        ),
+        cancellation=cancellation,
+        steering=steering,
+        bulk=BulkOperations(
+            runs, jobs_store, steering, cancellation, dead_letters, BulkLimits(workers=settings.bulk_workers)
+        ),
     )
+
+
+def _stream_service(table: DynamoTable, clock: Clock, config: StreamConfig) -> StreamService:
+    """The live streams: reads of the run's items, and the open-stream caps kept in the table."""
+    limiter = StreamLimiter(StreamSlotStore(table), clock, config)
+    return StreamService(StreamReads(table), limiter, clock, config)

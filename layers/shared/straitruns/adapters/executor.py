@@ -111,6 +111,7 @@ class HttpExecutor:
                     content_type=response.headers.get("content-type", ""),
                     body_too_large=too_large,
                     timed_out=timed_out,
+                    headers=tuple(response.headers.multi_items()),
                 )
         except httpx.TimeoutException:
             return CallResult(HttpOutcome(timed_out=True), _timings(trace, None, None))

@@ -13,8 +13,13 @@ from straitruns.wiring import Services
 
 # Which routers each Lambda function serves (template.yaml declares the same groups).
 GROUPS: dict[str, tuple[str, ...]] = {
-    "runs_query": ("runs_query", "run_dependencies"),
+    "runs_query": ("runs_query", "run_dependencies", "sse_tokens"),
+    "runs_stream": ("runs_stream",),
     "jobs": ("projects", "jobs", "dependencies"),
+    "runs_control": ("runs_control",),
+    "runs_bulk": ("runs_bulk",),
+    "runs_telemetry": ("runs_telemetry",),
+    "sdk": ("sdk",),
 }
 
 
@@ -27,10 +32,18 @@ def _router(name: str) -> APIRouter:
 
 
 def _body_models() -> list[type[BaseModel]]:
-    from straitruns.services import commands
+    from straitruns.services import bulk, commands, steering
     from straitruns.services.dependencies import CreateDependency
+    from straitruns.services.sdk_commands import SDK_BODIES
 
     return [
+        *SDK_BODIES,
+        steering.RescheduleRun,
+        steering.RestartRun,
+        steering.SetDebugMode,
+        bulk.BulkRunIds,
+        bulk.BulkCancelAll,
+        bulk.BulkDlqReplay,
         CreateDependency,
         commands.CreateProject,
         commands.CreateApiKey,

@@ -50,6 +50,7 @@ def requested_project(request: Request) -> str | None:
 
 
 RunsReader = Annotated[Principal, Depends(requires(Scope.RUNS_READ))]
+RunsWriter = Annotated[Principal, Depends(requires(Scope.RUNS_WRITE))]
 JobsReader = Annotated[Principal, Depends(requires(Scope.JOBS_READ))]
 JobsWriter = Annotated[Principal, Depends(requires(Scope.JOBS_WRITE))]
 JobsTrigger = Annotated[Principal, Depends(requires(Scope.JOBS_TRIGGER))]

@@ -80,7 +80,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.DomainError)
     async def domain_error(request: Request, exc: errors.DomainError) -> JsonTextResponse:
         status = next((code for kind, code in STATUS_OF.items() if isinstance(exc, kind)), 500)
-        headers = {"Retry-After": "1"} if status == 503 else None
+        retry_after = exc.retry_after_secs if isinstance(exc, errors.Unavailable) else 1
+        headers = {"Retry-After": str(retry_after)} if status == 503 else None
         return error_response(request, status, exc.message, exc.details, headers)
 
     @app.exception_handler(ValidationError)

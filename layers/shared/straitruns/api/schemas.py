@@ -137,6 +137,39 @@ class DependencyStatusOut(BaseModel):
     dependencies_satisfied: bool
 
 
+class SseTokenOut(BaseModel):
+    token: str
+    expires_at: str
+
+
+class BulkItemOut(BaseModel):
+    id: str
+    status: str
+    error: str | None
+
+
+class BulkCancelOut(BaseModel):
+    results: list[BulkItemOut]
+    total: int
+    canceled: int
+    failed: int
+
+
+class BulkCancelAllOut(BulkCancelOut):
+    has_more: bool
+    descendants_canceled: int
+
+
+class BulkDlqReplayOut(BaseModel):
+    replayed: list[RunOut]
+    count: int
+
+
+class IdempotencyResetOut(BaseModel):
+    status: str
+    run_id: str
+
+
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 422, 503)
 }

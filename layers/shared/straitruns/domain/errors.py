@@ -45,4 +45,7 @@ class ValidationFailed(DomainError):
 
 
 class Unavailable(DomainError):
-    """503: a dependency is throttled or down; safe to retry."""
+    """503: a dependency is throttled or down, or a capacity is reached; safe to retry after
+    `retry_after_secs` (the Retry-After header)."""
+
+    retry_after_secs = 1

@@ -25,6 +25,7 @@ CHILDREN_PER_RUN = 1000
 
 BULK_IDS = 100  # bulk-cancel, bulk-replay
 BULK_DLQ_IDS = 500
+BULK_CANCEL_ALL_RUNS = 1000  # runs one bulk-cancel-all call cancels at most
 BULK_TRIGGER_ITEMS = 500
 LINEAGE_DEPTH = 10
 # Bound the work of a trigger (one read per dependency) and of the dependency cycle check.
@@ -50,3 +51,17 @@ PAYLOAD_INDEXED_LEAVES = 24
 # The stored run item keeps JSON values inline up to this size; larger ones get their own item.
 INLINE_JSON_BYTES = 32 * KIB
 IDEMPOTENCY_HOLD_SECS = 24 * 3600
+
+# In-run plane (docs/in-run-plane.md). Limits the specification leaves open: a DynamoDB item holds at
+# most 400 KB, so a tool call's input and output and an output's schema are bounded as well.
+TOOL_CALL_JSON_BYTES = 128 * KIB  # tool call `input` and `output`, each
+OUTPUT_SCHEMA_BYTES = 64 * KIB
+LABEL_CHARS = 256  # provider, model, tool_name, event type, checkpoint source, tool status, step
+COUNTER_MAX = 10**15  # token counts, cost_microusd, duration_ms, eta_seconds
+AWAIT_TIMEOUT_SECS_DEFAULT = 3600
+AWAIT_TIMEOUT_SECS_RANGE = (1, 2_592_000)
+STREAM_CHUNK_TTL_SECS = 24 * 3600
+# Readers wait this long for a sequence number that is allocated but still being written (spec 2.3).
+SEQUENCE_GAP_WAIT_SECS = 2.0
+DEBUG_BUNDLE_LIST_ITEMS = 10_000
+LAST_CHECKPOINT_HEADER_BYTES = 4 * KIB

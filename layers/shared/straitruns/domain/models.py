@@ -174,6 +174,8 @@ class Run(_Model):
     # Concurrency counters this run holds a slot in (released with the transition that leaves
     # dequeued/executing, so exactly once).
     slots: tuple[str, ...] = ()
+    # The awaited children whose end put this run back in the queue (sent as X-Resumed-After).
+    resumed_after: tuple[str, ...] = ()
 
     @property
     def is_terminal(self) -> bool:

@@ -21,6 +21,7 @@ class HttpOutcome:
     error: str | None = None  # connection, TLS or protocol error text
     timed_out: bool = False
     body_too_large: bool = False
+    headers: tuple[tuple[str, str], ...] = ()  # the response's headers (debug mode records them)
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,17 @@ class DeadLetters:
                 # read the table; only an SQS redrive would miss it.
                 logger.warning("could not park the run on the dead-letter queue", extra={"run_id": new.id})
 
+    def stage(self, run: Run) -> Run:
+        """`dead_letter -> replay_staged`, the first step of a bulk replay. A staged run that is
+        not finished by `replay` (the caller died) is finished by the scheduler's next look at it.
+        Raises Conflict when the run is not (or no longer) dead_letter."""
+        return self.state.change(run, RunStatus.REPLAY_STAGED, "bulk-dlq-replay staged")
+
     def replay(self, run: Run, reason: str = "dlq-replay") -> Run:
-        """Puts a dead-lettered run back to `queued` in place: attempt 1, a new generation, the
-        last attempt's traces cleared. Raises Conflict when it is not (or no longer) dead_letter."""
-        if run.status != RunStatus.DEAD_LETTER:
+        """Puts a dead-lettered (or replay-staged) run back to `queued` in place: attempt 1, a new
+        generation, the last attempt's traces cleared. Raises Conflict when it is not (or no
+        longer) dead_letter or replay_staged."""
+        if run.status not in (RunStatus.DEAD_LETTER, RunStatus.REPLAY_STAGED):
             raise Conflict(
                 f"only a dead_letter run can be replayed from the dead-letter queue, not {run.status}"
             )

@@ -18,10 +18,13 @@ from straitruns.adapters.run_queue import MAX_DELAY_SECS, RunMessage, RunQueue
 from straitruns.adapters.store.engine import EngineStore, slot_counter
 from straitruns.adapters.store.jobs import JobStore
 from straitruns.adapters.store.runs import RunStore
+from straitruns.adapters.store.telemetry import TelemetryStore
 from straitruns.adapters.tokens import TokenSigner
+from straitruns.domain import debug_capture
 from straitruns.domain.clock import Clock
 from straitruns.domain.errors import Conflict
 from straitruns.domain.ids import IdFactory, IdKind
+from straitruns.domain.in_run import last_checkpoint_headers
 from straitruns.domain.jsonvalue import InvalidJsonValue, MalformedJson, dump_json, parse_json
 from straitruns.domain.models import ErrorClass, Event, EventLevel, ExecutionTrace, Job, Run
 from straitruns.domain.outcomes import HttpOutcome, engine_error, judge
@@ -97,6 +100,7 @@ class Dispatcher:
         clock: Clock,
         ids: IdFactory,
         config: DispatchConfig,
+        checkpoints: TelemetryStore | None = None,
     ) -> None:
         self.runs = runs
         self.engine = engine
@@ -110,6 +114,7 @@ class Dispatcher:
         self.clock = clock
         self.ids = ids
         self.config = config
+        self.checkpoints = checkpoints
 
     # Entry --------------------------------------------------------------------------------
 
@@ -238,11 +243,31 @@ class Dispatcher:
         self._event(
             executing.id, "attempt.started", f"attempt {executing.attempt}", {"attempt": executing.attempt}
         )
+        body = executing.payload.encode()
+        if executing.debug_mode:
+            sent_headers = [("Content-Type", "application/json"), *headers.items()]
+            record = debug_capture.request_record(executing, job, job.endpoint_url, sent_headers, body)
+            self._event(executing.id, "debug.request", "request to the endpoint", record, EventLevel.DEBUG)
         sent_clock = time.perf_counter()
         with _Heartbeat(self.engine, self.clock, executing.id, self.config.heartbeat_interval_secs):
-            result = self.executor.call(job.endpoint_url, executing.payload.encode(), headers, timeout)
+            result = self.executor.call(job.endpoint_url, body, headers, timeout)
+        if executing.debug_mode:
+            self._debug_response(executing, result)
         trace = self._trace(became_due, claim_time, claim_clock, sent_clock, result)
         return self._record(executing, job, result, trace)
+
+    def _debug_response(self, run: Run, result: CallResult) -> None:
+        outcome = result.outcome
+        record = debug_capture.response_record(
+            run.attempt,
+            outcome.status,
+            outcome.headers,
+            outcome.body,
+            error=outcome.error,
+            timed_out=outcome.timed_out,
+            body_too_large=outcome.body_too_large,
+        )
+        self._event(run.id, "debug.response", "response of the endpoint", record, EventLevel.DEBUG)
 
     def _headers(self, run: Run, job: Job) -> dict[str, str]:
         token = self.tokens.run_token(
@@ -259,6 +284,11 @@ class Dispatcher:
             headers["X-Machine-Preset"] = run.machine_preset
         if run.attempt > 1 and run.error:
             headers["X-Previous-Error"] = _header_line(run.error, PREVIOUS_ERROR_HEADER_BYTES)
+        if run.resumed_after:
+            headers["X-Resumed-After"] = ",".join(run.resumed_after)
+        # A retry, or a parent resumed after its children, may carry on from its latest checkpoint.
+        if (run.attempt > 1 or run.resumed_after) and self.checkpoints is not None:
+            headers.update(last_checkpoint_headers(self.checkpoints.latest_checkpoint(run.id)))
         return headers
 
     def _trace(

@@ -61,9 +61,18 @@ class RunStateMachine:
         self.policy = policy
         self.listeners: list[RunListener] = []
 
-    def change(self, run: Run, target: RunStatus, reason: str, **changes: Any) -> Run:
+    def change(
+        self,
+        run: Run,
+        target: RunStatus,
+        reason: str,
+        *,
+        wake_no_later_than: datetime | None = None,
+        **changes: Any,
+    ) -> Run:
         """Moves `run` to `target` with `changes` applied, if the table allows it and nobody else
-        changed the run first. Raises Conflict otherwise."""
+        changed the run first. `wake_no_later_than` brings the scheduler's next look at the run
+        forward (a cancelled run whose descendants must still be walked). Raises Conflict otherwise."""
         if not can_transition(run.status, target):
             raise Conflict(f"a {run.status.value} run cannot become {target.value}")
         new = run.model_copy(update={**changes, "status": target})
@@ -72,6 +81,9 @@ class RunStateMachine:
             releases = self.engine.slot_release_actions(run)
             new = new.model_copy(update={"slots": ()})
         new = with_wake(new, self.clock.now(), self.policy)
+        if wake_no_later_than is not None:
+            wake = min(new.wake_at or wake_no_later_than, wake_no_later_than)
+            new = new.model_copy(update={"wake_at": wake})
         try:
             self.runs.transition(
                 run,

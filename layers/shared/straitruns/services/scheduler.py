@@ -1,7 +1,8 @@
 """The scheduler (spec 4.2, 4.5): each tick reads only the runs whose wake-up is due (the sharded
 timer index) and settles them: promotes delayed runs, re-enqueues queued runs whose message was
 lost, puts back claims whose dispatcher vanished, reaps lost and overdue attempts, expires runs
-never claimed."""
+never claimed, finishes bulk DLQ replays left staged (spec 5 item 8), and continues cancelling the
+descendants of cancelled runs (spec 5 item 5)."""
 
 import logging
 from collections import Counter
@@ -18,6 +19,8 @@ from straitruns.domain.models import ErrorClass, Run
 from straitruns.domain.statuses import RunStatus
 from straitruns.domain.timers import TimerPolicy, due_at
 from straitruns.services.attempts import Attempts
+from straitruns.services.cancellation import Cancellation
+from straitruns.services.dead_letters import DeadLetters
 from straitruns.services.run_state import RunStateMachine
 
 logger = logging.getLogger("straitruns.scheduler")
@@ -40,7 +43,11 @@ class Scheduler:
         queue: RunQueue,
         clock: Clock,
         policy: TimerPolicy,
+        dead_letters: DeadLetters,
+        cancellation: Cancellation,
     ) -> None:
+        self.dead_letters = dead_letters
+        self.cancellation = cancellation
         self.runs = runs
         self.engine = engine
         self.jobs = jobs
@@ -71,6 +78,13 @@ class Scheduler:
         run = self.runs.get(run_id)
         if run is None or run.wake_at is None or run.wake_at > now:
             return "not-due"
+        if run.is_terminal:
+            # Only a cancel leaves a terminal run a wake-up: its descendants are to be walked.
+            return self.cancellation.continue_walk(run)
+        if run.status == RunStatus.REPLAY_STAGED:
+            # A bulk DLQ replay that died between staging and queueing: finish it.
+            self.dead_letters.replay(run, "staged replay finished by the scheduler")
+            return "replay-finished"
         expiring = not run.ever_claimed and run.expires_at is not None and run.expires_at <= now
         if expiring and run.status in (RunStatus.DELAYED, RunStatus.QUEUED, RunStatus.WAITING):
             self.state.change(

@@ -36,6 +36,16 @@ class BulkOutcome:
     created: int
 
 
+@dataclass(frozen=True)
+class RunLinks:
+    """How a run created by another run (spawn, continue; spec 6) is tied to it."""
+
+    creator_id: str  # the run that made it: `created_by = run:<id>`, `triggered_by = spawn`
+    parent_run_id: str | None = None
+    continuation_of: str | None = None
+    lineage_depth: int = 0
+
+
 def idempotency_guard(job_id: str, key: str) -> IdempotencyGuard:
     return IdempotencyGuard(job_id, hashlib.sha256(key.encode()).hexdigest())
 
@@ -60,15 +70,24 @@ class TriggerService:
         self.ids = ids
 
     def trigger(
-        self, principal: Principal, job: Job, command: TriggerRun, header_key: str | None
+        self,
+        principal: Principal,
+        job: Job,
+        command: TriggerRun,
+        header_key: str | None,
+        *,
+        replayed_from: str | None = None,
     ) -> TriggerOutcome:
-        """Creates one run of `job` (or returns the run holding the idempotency key).
+        """Creates one run of `job` (or returns the run holding the idempotency key). With
+        `replayed_from`, the run is a replay of that run (`triggered_by = retry`, spec 5 item 6).
 
         Raises Conflict (job disabled), ValidationFailed, PayloadTooLarge.
         """
         self._check_enabled(job)
         key = _idempotency_key(command.idempotency_key, header_key)
         run = self._new_run(principal, job, command, key, batch_id=None)
+        if replayed_from is not None:
+            run = run.model_copy(update={"triggered_by": TriggeredBy.RETRY, "replayed_from": replayed_from})
         # A run with an unmet dependency is created `waiting` and sent nowhere (spec 4.8); it is
         # evaluated once more right after creation, so an upstream finish in between is not missed.
         [run] = self.dependencies.hold(job, [run])
@@ -127,6 +146,31 @@ class TriggerService:
         if created:
             self.jobs.put_batch(batch.model_copy(update={"created_count": len(created)}))
         return BulkOutcome(batch.id if created or not hits_only else None, entries, len(created))
+
+    def create_for_run(self, job: Job, command: TriggerRun, links: RunLinks) -> Run:
+        """Creates one run of `job` on behalf of a run, as a trigger creates one (limits, the
+        dependency gate, the queue message) but without an idempotency key, tied to its creator by
+        `links`. Returns the run as it is after the dependency check.
+
+        Raises Conflict (job disabled), ValidationFailed, PayloadTooLarge.
+        """
+        self._check_enabled(job)
+        # The principal only names the creator, and `links` names it instead.
+        run = self._new_run(Principal(is_admin=False, project_id=job.project_id), job, command, None, None)
+        run = run.model_copy(
+            update={
+                "created_by": f"run:{links.creator_id}",
+                "triggered_by": TriggeredBy.SPAWN,
+                "parent_run_id": links.parent_run_id,
+                "continuation_of": links.continuation_of,
+                "lineage_depth": links.lineage_depth,
+            }
+        )
+        [run] = self.dependencies.hold(job, [run])
+        created = self._store(job, run, None).run
+        [settled] = self.dependencies.settle(job, [created])
+        self._enqueue([settled], job)
+        return settled
 
     def get_batch(self, principal: Principal, batch_id: str) -> tuple[Batch, dict[str, int]]:
         """A batch and its runs counted by status. Raises NotFound (also for another project's)."""

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from straitruns.adapters.store import keys
-from straitruns.adapters.store.run_codec import parked_item, run_item
+from straitruns.adapters.store.run_codec import parked_item, run_item, unchanged_since
 from straitruns.adapters.store.runs import event_item
 from straitruns.adapters.store.table import ConditionFailed, DynamoTable
 from straitruns.domain.models import Event, Run
@@ -25,8 +25,7 @@ class EngineStore:
     def append_event(self, run_id: str, make_event: Callable[[int], Event]) -> Event:
         """Appends an event under the next sequence, taken with an atomic add (never retried, so a
         burst of writers on one run costs one write each)."""
-        response = self.table.client.update_item(
-            TableName=self.table.name,
+        response = self.table.update_item(
             Key={"pk": {"S": keys.run_pk(run_id)}, "sk": {"S": keys.LIVE_SK}},
             UpdateExpression="ADD seq :one",
             ExpressionAttributeValues={":one": {"N": "1"}},
@@ -37,14 +36,11 @@ class EngineStore:
         return event
 
     def save(self, old: Run, new: Run) -> bool:
-        """Writes `new` over `old` without a status change, if the run is still at `old`'s status
-        and generation; False when it moved on."""
+        """Writes `new` over `old` without a status change, if the run is still at `old`'s status,
+        generation and slots; False when it moved on."""
         item, blobs = run_item(new)
-        put = self.table.put_action(
-            item,
-            condition="#st = :s AND generation = :g",
-            values={":s": old.status.value, ":g": old.generation},
-        )
+        condition, values = unchanged_since(old)
+        put = self.table.put_action(item, condition=condition, values=values)
         put["Put"]["ExpressionAttributeNames"] = {"#st": "status"}
         try:
             self.table.transact([put, *(self.table.put_action(blob) for blob in blobs)])
@@ -53,8 +49,7 @@ class EngineStore:
         return True
 
     def heartbeat(self, run_id: str, at: datetime) -> None:
-        self.table.client.update_item(
-            TableName=self.table.name,
+        self.table.update_item(
             Key={"pk": {"S": keys.run_pk(run_id)}, "sk": {"S": keys.LIVE_SK}},
             UpdateExpression="SET heartbeat_at = :at",
             ExpressionAttributeValues={":at": {"S": format_ts(at)}},

@@ -33,9 +33,18 @@ TTL_ATTRIBUTE = "expires_ttl"
 RUN_SK = "RUN"
 LIVE_SK = "LIVE"
 EVENT_SK_PREFIX = "EVT#"
+CHUNK_SK_PREFIX = "CHUNK#"
 INDEX_SK_PREFIX = "IX#"
 BLOB_SK_PREFIX = "BLOB#"
 PARK_SK = "PARK"
+# The in-run plane's items (docs/in-run-plane.md). JSON values are stored as JSON text.
+CHECKPOINT_SK_PREFIX = "CKPT#"
+USAGE_SK_PREFIX = "USAGE#"
+TOOL_CALL_SK_PREFIX = "TOOL#"
+OUTPUT_SK_PREFIX = "OUT#"
+OUTPUT_ORDER_SK_PREFIX = "OUTAT#"  # outputs by created_at: `OUTAT#<created_at>#<id>` -> output key
+STATE_SK_PREFIX = "STATE#"
+AWAIT_SK_PREFIX = "AWAIT#"  # children a waiting parent awaits: `AWAIT#<generation>#<child id>`
 
 
 def run_pk(run_id: str) -> str:
@@ -44,6 +53,39 @@ def run_pk(run_id: str) -> str:
 
 def event_sk(sequence: int) -> str:
     return f"{EVENT_SK_PREFIX}{sequence:012d}"
+
+
+def chunk_sk(sequence: int) -> str:
+    return f"{CHUNK_SK_PREFIX}{sequence:012d}"
+
+
+def checkpoint_sk(sequence: int) -> str:
+    return f"{CHECKPOINT_SK_PREFIX}{sequence:012d}"
+
+
+def usage_sk(usage_id: str) -> str:
+    return f"{USAGE_SK_PREFIX}{usage_id}"
+
+
+def tool_call_sk(tool_call_id: str) -> str:
+    return f"{TOOL_CALL_SK_PREFIX}{tool_call_id}"
+
+
+def output_sk(output_key: str) -> str:
+    return f"{OUTPUT_SK_PREFIX}{output_key}"
+
+
+def output_order_sk(position: str) -> str:
+    """`position` is the output's `created_at#id` (see created_sort_key)."""
+    return f"{OUTPUT_ORDER_SK_PREFIX}{position}"
+
+
+def state_sk(key: str) -> str:
+    return f"{STATE_SK_PREFIX}{key}"
+
+
+def awaited_prefix(generation: int) -> str:
+    return f"{AWAIT_SK_PREFIX}{generation:012d}#"
 
 
 def created_sort_key(created_at: datetime, item_id: str) -> str:

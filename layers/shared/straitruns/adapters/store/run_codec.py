@@ -58,6 +58,18 @@ def run_item(run: Run) -> tuple[Item, list[Item]]:
     return item, blobs
 
 
+def unchanged_since(old: Run) -> tuple[str, dict[str, Any]]:
+    """The condition (with its values; `#st` names `status`) under which a write computed from
+    `old` may replace the stored run item: the same status, generation and concurrency slots. A
+    slot taken after `old` was read (the claim does not move the generation) must not be written
+    over, or it would never be given back."""
+    values: dict[str, Any] = {":from": old.status.value, ":gen": old.generation}
+    if not old.slots:
+        return "#st = :from AND generation = :gen AND attribute_not_exists(slots)", values
+    values[":slots"] = list(old.slots)
+    return "#st = :from AND generation = :gen AND slots = :slots", values
+
+
 def index_keys(run: Run) -> Item:
     """GSI key attributes of the run item (sparse: absent when the run has no such value)."""
     attrs: Item = {
@@ -132,4 +144,7 @@ def run_from_items(item: Item, live: Item | None, blobs: dict[tuple[str, str], I
     if live:
         data["heartbeat_at"] = parse_ts(live["heartbeat_at"]) if live.get("heartbeat_at") else None
         data["usage_totals"] = UsageTotals(**{k: live.get(k, 0) for k in UsageTotals.model_fields})
+        # SDK annotations (adapters/store/annotations.py) win over the run item's metadata.
+        if live.get("annotations"):
+            data["metadata"] = {**data["metadata"], **simplejson.loads(live["annotations"])}
     return Run.model_validate(data)

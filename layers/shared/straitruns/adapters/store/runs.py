@@ -1,8 +1,9 @@
 """Runs in the store: creation (with its event, idempotency guard, index items), reads, and the
 index-served lists of spec 5 item 1."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from straitruns.adapters.store import keys
@@ -13,6 +14,7 @@ from straitruns.adapters.store.run_codec import (
     parked_item,
     run_from_items,
     run_item,
+    unchanged_since,
 )
 from straitruns.adapters.store.table import ConditionFailed, DynamoTable, Item
 from straitruns.domain import run_filter as rf
@@ -151,6 +153,21 @@ class _MergedCursor:
 _Cursor = _IndexCursor | _MergedCursor
 
 
+class RunIdStream:
+    """Run ids read from index partitions in `csk` order, a bounded number of keys at a time."""
+
+    def __init__(self, cursor: _Cursor) -> None:
+        self._cursor = cursor
+
+    def take(self, count: int) -> list[str]:
+        """The next `count` run ids at most (fewer at the end)."""
+        return [key.run_id for key in self._cursor.take(count)]
+
+    def has_more(self) -> bool:
+        """Whether another id follows (reads at most one more index page)."""
+        return self._cursor.peek() is not None
+
+
 class RunStore:
     """Reads and writes runs. Raises Unavailable when the store stays throttled."""
 
@@ -234,6 +251,43 @@ class RunStore:
             return False
         return True
 
+    def reset_idempotency_key(self, old: Run, new: Run, guard: IdempotencyGuard) -> bool:
+        """Writes `new` (the run without its idempotency key) over `old` and removes the key's
+        guard if it still names the run, in one transaction. Returns whether the guard was removed
+        (False: another run holds the key now, or nobody does).
+
+        Raises TransitionRefused when the run is no longer at `old`'s status and generation.
+        """
+        item, blobs = run_item(new)
+        condition, values = unchanged_since(old)
+        put = self.table.put_action(item, condition=condition, values=values)
+        put["Put"]["ExpressionAttributeNames"] = {"#st": "status"}
+        run_writes = [put, *(self.table.put_action(blob) for blob in blobs)]
+        release = self.table.delete_action(guard.pk, "IDEM", condition="run_id = :r", values={":r": old.id})
+        for actions in ([*run_writes, release], run_writes):
+            try:
+                self.table.transact(actions)
+            except ConditionFailed as failure:
+                if failure.failed_at(0):
+                    raise TransitionRefused(old.id, failure.items[0]) from failure
+                continue  # the guard is not this run's: clear the run's key alone
+            return len(actions) > len(run_writes)
+        return False
+
+    def add_index_items(self, run: Run, values: Iterable[IndexValue]) -> None:
+        """Puts the run under more filter values (written before the run shows them: an index item
+        of a value the run does not have is skipped on read, a missing one would hide the run)."""
+        items = [index_item(run, value) for value in values]
+        if items:
+            self.table.batch_write(items)
+
+    def remove_index_items(self, run: Run, values: Iterable[IndexValue]) -> None:
+        """Removes index items of values the run no longer has (cleanup; stale ones are harmless)."""
+        pk = keys.run_pk(run.id)
+        stale = [(pk, f"{keys.INDEX_SK_PREFIX}{value.kind}#{value.digest}") for value in values]
+        if stale:
+            self.table.batch_write(deletes=stale)
+
     def parked_run_ids(self, job_id: str, limit: int) -> list[str]:
         """Runs parked on a paused or disabled job, oldest first."""
         cursor = _IndexCursor(self.table, keys.BY_VALUE, keys.parked_runs(job_id), None, None, True)
@@ -308,6 +362,23 @@ class RunStore:
                 last = key.csk
             examined += len(batch)
         return RunPage(matched, last if cursor.peek() is not None else None, examined)
+
+    def in_statuses(
+        self, project_id: str, statuses: Sequence[RunStatus], created_before: datetime | None = None
+    ) -> RunIdStream:
+        """Ids of the project's runs in any of `statuses`, oldest first (the by_project_status
+        partitions merged), created strictly before `created_before` when given. A run that leaves
+        these statuses leaves their partitions, so a sweep that moves runs on never reads them again."""
+        upper = format_ts(created_before) if created_before else None
+        cursors = [
+            _IndexCursor(
+                self.table, keys.BY_PROJECT_STATUS, keys.project_status(project_id, status), None, upper, True
+            )
+            for status in statuses
+        ]
+        if len(cursors) == 1:
+            return RunIdStream(cursors[0])
+        return RunIdStream(_MergedCursor(cursors, ascending=True))
 
     def _cursor(self, f: RunFilter, before: str | None, ascending: bool) -> _Cursor:
         lower = format_ts(f.created_after) + "$" if f.created_after else None
@@ -417,12 +488,9 @@ def _transition(
             values[":hb"] = format_ts(new.heartbeat_at)
         elif new.heartbeat_at is None and old.heartbeat_at is not None:
             live_update += " REMOVE heartbeat_at"
+        condition, run_values = unchanged_since(old)
         actions = [
-            table.put_action(
-                item,
-                condition="#st = :from AND generation = :gen",
-                values={":from": old.status.value, ":gen": old.generation},
-            ),
+            table.put_action(item, condition=condition, values=run_values),
             table.update_action(pk, keys.LIVE_SK, live_update, condition="seq = :cur", values=values),
             table.put_action(event_item(event), condition="attribute_not_exists(pk)"),
             *(table.put_action(blob) for blob in blobs),

@@ -2,6 +2,7 @@
 unprocessed items and transaction conflicts, and a count of the items read."""
 
 import random
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,16 +47,18 @@ class ConditionFailed(Exception):
 
 @dataclass
 class ReadMeter:
-    """Counts items read (query results and batch-get items) and calls made."""
+    """Counts items read (query results and batch-get items) and calls made (from any thread)."""
 
     items_read: int = 0
     calls: int = 0
     by_operation: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def record(self, operation: str, items: int) -> None:
-        self.items_read += items
-        self.calls += 1
-        self.by_operation[operation] = self.by_operation.get(operation, 0) + items
+        with self._lock:
+            self.items_read += items
+            self.calls += 1
+            self.by_operation[operation] = self.by_operation.get(operation, 0) + items
 
 
 def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -193,6 +196,33 @@ class DynamoTable:
                 break
         return items
 
+    def transact_get(self, gets: Sequence[tuple[str, str, Sequence[str]]]) -> list[Item | None]:
+        """Reads items as one snapshot (TransactGetItems): each `(pk, sk, attributes)` returns only
+        those attributes (all when empty), or None when the item is missing. A read that collides
+        with a write transaction is retried; raises Unavailable when that or throttling persists."""
+        requests: list[dict[str, Any]] = []
+        for pk, sk, attributes in gets:
+            get: dict[str, Any] = {"TableName": self.name, "Key": _key(pk, sk)}
+            if attributes:
+                get["ProjectionExpression"] = ", ".join(f"#a{n}" for n in range(len(attributes)))
+                get["ExpressionAttributeNames"] = {f"#a{n}": name for n, name in enumerate(attributes)}
+            requests.append({"Get": get})
+        for attempt in range(_TRANSACTION_RETRIES + 1):
+            try:
+                response = self.client.transact_get_items(TransactItems=requests)
+            except self.client.exceptions.TransactionCanceledException as exc:
+                if attempt == _TRANSACTION_RETRIES:
+                    raise Unavailable("the store is busy (transaction conflicts); retry shortly") from exc
+            except ClientError as exc:
+                if not _is_throttle(exc) or attempt == _TRANSACTION_RETRIES:
+                    raise _unavailable(exc) if _is_throttle(exc) else exc from exc
+            else:
+                raws = [entry.get("Item") for entry in response.get("Responses", [])]
+                self.meter.record("transact_get", sum(1 for raw in raws if raw))
+                return [deserialize(raw) if raw else None for raw in raws]
+            _backoff(attempt)
+        raise Unavailable("the store is busy; retry shortly")  # not reached: the loop returns or raises
+
     def transact(self, actions: Sequence[dict[str, Any]]) -> None:
         """Runs a write transaction, retrying conflicts with other transactions.
 
@@ -215,6 +245,22 @@ class DynamoTable:
                 if not _is_throttle(exc) or attempt == _TRANSACTION_RETRIES:
                     raise _unavailable(exc) if _is_throttle(exc) else exc from exc
             _backoff(attempt)
+
+    def update_item(self, **request: Any) -> dict[str, Any]:
+        """One UpdateItem on this table. An update that collides with a transaction in flight
+        (TransactionConflict) or is throttled did not happen, so it is retried (bounded); raises
+        Unavailable when that persists."""
+        for attempt in range(_TRANSACTION_RETRIES + 1):
+            try:
+                response: dict[str, Any] = self.client.update_item(TableName=self.name, **request)
+                return response
+            except ClientError as exc:
+                code = exc.response["Error"]["Code"]
+                retryable = code == "TransactionConflictException" or _is_throttle(exc)
+                if not retryable or attempt == _TRANSACTION_RETRIES:
+                    raise _unavailable(exc) if retryable else exc from exc
+            _backoff(attempt)
+        raise Unavailable("the store is busy; retry shortly")
 
     def batch_write(self, puts: Sequence[Item] = (), deletes: Sequence[Key] = ()) -> None:
         """Writes items 25 at a time, retrying unprocessed ones. Raises Unavailable if they persist."""

@@ -1,12 +1,11 @@
 """Reading runs: lists with filters, the dead-letter list, one run, children, lineage (spec 5)."""
 
 from collections.abc import Callable
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response
 
 from straitruns.api.deps import RunIdPath, RunsReader, ServicesDep
-from straitruns.api.responses import JsonTextResponse
+from straitruns.api.responses import JsonTextResponse, next_page_headers
 from straitruns.api.schemas import ERRORS, RunOut
 from straitruns.api.views import run_view, run_view_size
 from straitruns.domain import limits
@@ -39,12 +38,7 @@ def response_budget() -> Callable[[Run], bool]:
 
 def page_response(request: Request, page: Page) -> Response:
     """The page as a JSON array, with `X-Next-Cursor` and `Link` when more may follow."""
-    headers: dict[str, str] = {}
-    if page.next_cursor:
-        params = {**request.query_params, "cursor": page.next_cursor}
-        headers["X-Next-Cursor"] = page.next_cursor
-        path = request.scope.get("root_path", "") + request.url.path
-        headers["Link"] = f'<{path}?{urlencode(params)}>; rel="next"'
+    headers = next_page_headers(request, page.next_cursor)
     return JsonTextResponse([run_view(run) for run in page.runs], headers=headers)
 
 
