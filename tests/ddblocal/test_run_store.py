@@ -82,6 +82,6 @@ def test_two_actors_changing_one_run_leave_one_winner_and_one_history(local_serv
         stored = local_services.runs.get(run.id)
         assert stored is not None
         assert stored.status.value == winners[0]
-        events = local_services.runs.events(run.id, 100)
+        events = local_services.event_log.events_after(run.id, 0, 100)
         assert [event.sequence for event in events] == [1, 2]
         assert [event.type for event in events] == ["status_change", "status_change"]

@@ -85,7 +85,11 @@ def _drain_queue(api: ApiClient) -> list[RunMessage]:
 
 def _history(api: ApiClient, run_id: str) -> list[tuple[str | None, str, str]]:
     """(from, to, reason) of the run's status changes."""
-    changes = [event for event in api.services.runs.events(run_id, 100) if event.type == "status_change"]
+    changes = [
+        event
+        for event in api.services.event_log.events_after(run_id, 0, 100)
+        if event.type == "status_change"
+    ]
     return [
         (data["from"], data["to"], data["reason"]) for data in (json.loads(e.data or "{}") for e in changes)
     ]

@@ -231,7 +231,7 @@ def test_deleting_a_job_records_a_status_change_event_on_each_run(api: ApiClient
 
     api.http.delete(f"/v1/jobs/{job['id']}", headers=api.auth)
 
-    events = api.services.runs.events(run["id"], 10)
+    events = api.services.event_log.events_after(run["id"], 0, 10)
     assert [(event.sequence, event.type) for event in events] == [(1, "status_change"), (2, "status_change")]
     data = json.loads(events[1].data or "{}")
     assert (data["from"], data["to"]) == ("queued", "canceled")

@@ -313,7 +313,9 @@ def test_debug_mode_records_the_request_and_response_with_secrets_redacted(
     assert response["data"]["headers"]["set-cookie"] == REDACTED
     assert response["data"]["headers"]["x-trace"] == "t-1"
     levels = {
-        event.level for event in api.services.runs.events(run_id, 100) if event.type.startswith("debug.")
+        event.level
+        for event in api.services.event_log.events_after(run_id, 0, 100)
+        if event.type.startswith("debug.")
     }
     assert levels == {"debug"}
 
@@ -327,7 +329,7 @@ def test_debug_bodies_are_cut_so_an_event_stays_within_its_data_limit(
     engine.drain()
 
     for kind in ("debug.request", "debug.response"):
-        [event] = [e for e in api.services.runs.events(run_id, 100) if e.type == kind]
+        [event] = [e for e in api.services.event_log.events_after(run_id, 0, 100) if e.type == kind]
         assert event.data is not None
         assert len(event.data.encode()) <= EVENT_DATA_BYTES
         assert '"body_truncated":true' in event.data

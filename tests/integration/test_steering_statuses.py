@@ -42,7 +42,11 @@ def _run(api: ApiClient, run_id: str) -> dict[str, Any]:
 
 def _last_change(api: ApiClient, run_id: str) -> dict[str, Any]:
     """The data of the run's latest status_change event."""
-    changes = [event for event in api.services.runs.events(run_id, 1000) if event.type == "status_change"]
+    changes = [
+        event
+        for event in api.services.event_log.events_after(run_id, 0, 1000)
+        if event.type == "status_change"
+    ]
     data: dict[str, Any] = json.loads(changes[-1].data or "{}")
     return data
 
@@ -172,13 +176,13 @@ def test_pause_of_delayed_queued_or_executing_run_pauses_it(api: ApiClient, stat
 
 def test_pause_of_paused_run_answers_200_and_changes_nothing(api: ApiClient) -> None:
     run_id = run_in_status(api, S.PAUSED)
-    events_before = len(api.services.runs.events(run_id, 1000))
+    events_before = len(api.services.event_log.events_after(run_id, 0, 1000))
 
     response = _call(api, "POST", f"/v1/runs/{run_id}/pause")
 
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "paused"
-    assert len(api.services.runs.events(run_id, 1000)) == events_before
+    assert len(api.services.event_log.events_after(run_id, 0, 1000)) == events_before
 
 
 @pytest.mark.parametrize("status", others(S.DELAYED, S.QUEUED, S.EXECUTING, S.PAUSED))

@@ -19,7 +19,7 @@ def test_trigger_creates_a_queued_run_with_its_creation_event(api: ApiClient) ->
     assert run["attempt"] == 1
     assert run["payload"] == {"order": 1}
     assert run["triggered_by"] == "manual"
-    events = api.services.runs.events(run["id"], 10)
+    events = api.services.event_log.events_after(run["id"], 0, 10)
     assert [(e.sequence, e.type) for e in events] == [(1, "status_change")]
     assert '"from":null' in (events[0].data or "")
     assert '"reason":"created"' in (events[0].data or "")

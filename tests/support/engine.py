@@ -173,7 +173,7 @@ class Engine:
                 "message": event.message,
                 "data": json.loads(event.data) if event.data else None,
             }
-            for event in self.services.runs.events(run_id, 1000)
+            for event in self.services.event_log.events_after(run_id, 0, 1000)
             if kind is None or event.type == kind
         ]
 

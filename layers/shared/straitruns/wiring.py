@@ -126,6 +126,8 @@ def build_services(
     attempts = Attempts(state, queue, clock)
     triggers = TriggerService(jobs_store, runs, queue, clock, ids, policy, dependency_gate)
     cancellation = Cancellation(runs, state, engine, clock)
+    telemetry_store = TelemetryStore(table)
+    signer = TokenSigner(lambda: run_token_secret(settings))
     steering = RunSteering(
         queries,
         runs,
@@ -136,17 +138,16 @@ def build_services(
         dead_letters,
         triggers,
         cancellation,
-        TelemetryStore(table),
+        telemetry_store,
         clock,
         policy,
         settings.machine_presets,
     )
-    telemetry_store = TelemetryStore(table)
     event_log = EventLog(telemetry_store, clock)
     run_telemetry = RunTelemetry(queries, telemetry_store, event_log, settings.list_read_budget)
     family = RunFamily(runs, RunFamilyStore(table), jobs_store, engine, triggers, state, queue, clock, policy)
     state.listeners.append(family.on_change)
-    run_tokens = RunTokenGuard(TokenSigner(lambda: run_token_secret(settings)), runs, clock)
+    run_tokens = RunTokenGuard(signer, runs, clock)
     in_run = InRunPlane(
         run_tokens, telemetry_store, run_telemetry, AnnotationStore(table), engine, state, family, clock, ids
     )
@@ -159,7 +160,7 @@ def build_services(
         dead_letters,
         attempts,
         HttpExecutor(settings.allow_private_endpoints),
-        TokenSigner(lambda: run_token_secret(settings)),
+        signer,
         clock,
         ids,
         DispatchConfig(settings.public_url, settings.heartbeat_interval_secs),
@@ -192,9 +193,7 @@ def build_services(
         event_log=event_log,
         in_run=in_run,
         streams=_stream_service(table, clock, StreamConfig.from_settings(settings)),
-        sse_tokens=SseTokenService(
-            TokenSigner(lambda: run_token_secret(settings)), clock, settings.sse_token_ttl_secs
-        ),
+        sse_tokens=SseTokenService(signer, clock, settings.sse_token_ttl_secs),
         cancellation=cancellation,
         steering=steering,
         bulk=BulkOperations(

@@ -319,15 +319,6 @@ class RunStore:
                 runs[run_id] = run_from_items(item, items.get((keys.run_pk(run_id), keys.LIVE_SK)), blobs)
         return runs
 
-    def events(self, run_id: str, limit: int) -> list[Event]:
-        """The run's events in sequence order."""
-        items = self.table.query_all(
-            key_condition="pk = :pk AND begins_with(sk, :prefix)",
-            values={":pk": keys.run_pk(run_id), ":prefix": keys.EVENT_SK_PREFIX},
-            limit=limit,
-        )
-        return [event_from_item(item) for item in items]
-
     def list_runs(
         self,
         run_filter: RunFilter,
