@@ -54,16 +54,17 @@ class StreamKind(StrEnum):
 
 @dataclass(frozen=True)
 class StreamConfig:
-    """Limits and timings of the streams (STRAIT_SSE_* settings; docs/streams.md)."""
+    """Limits and timings of the streams, from the STRAIT_SSE_* settings (their defaults live
+    there; docs/streams.md)."""
 
-    max_connection_secs: float = 300.0
-    max_connections: int = 1000
-    max_connections_per_project: int = 100
-    poll_min_secs: float = 0.1
-    poll_max_secs: float = 0.4
-    keepalive_secs: float = 15.0
-    gap_wait_secs: float = 2.0
-    status_check_secs: float = 1.0
+    max_connection_secs: float
+    max_connections: int
+    max_connections_per_project: int
+    poll_min_secs: float
+    poll_max_secs: float
+    keepalive_secs: float
+    gap_wait_secs: float
+    status_check_secs: float
     read_batch: int = 200
 
     @classmethod
