@@ -1,14 +1,20 @@
-"""`make bench`: how fast the local stack takes a run from trigger to completed.
+"""`make bench`: what a run costs, and how fast the local stack takes runs from trigger to completed.
+
+It first measures, in process on DynamoDB Local (benchmarks/cost.py), what one simple run costs in
+DynamoDB requests, write and read units and SQS requests, with the AWS cost per million runs at
+list prices, and the rate of DynamoDB Local itself, which bounds the runs per second.
 
 It starts `python -m straitruns.local.dev` as `make dev` does (through the e2e runner: a temporary
 data dir, free ports, STRAIT_LOCAL_BACKEND as set, default dynamodb-local) and a no-op job endpoint
-(a stdlib HTTP server answering 200 `{}`). It first triggers SINGLE_RUNS runs one at a time (each
-once the one before has ended: the latency of an idle stack), then a burst of BENCH_RUNS runs
-(default 200) through the HTTP API from BENCH_CLIENTS concurrent clients (default 8), waits until
-every run of the burst has ended, and prints:
+(a stdlib HTTP server answering 200 `{}`). It triggers SINGLE_RUNS runs one at a time (each
+once the one before has ended: the latency of an idle stack), times a bulk trigger of 500 against
+25 single triggers side by side (runs scheduled an hour ahead, so the dispatcher stays idle), then
+a burst of BENCH_RUNS runs (default 500) through the HTTP API from BENCH_CLIENTS concurrent clients
+(default 8), waits until every run of the burst has ended, and prints:
 
 - throughput: completed runs per second, from the first run's `created_at` to the last one's
-  `finished_at`;
+  `finished_at`, and as a fraction of the bound DynamoDB Local's own rate sets for the run's
+  request mix;
 - latency: p50 and p95 (and max) of each completed run's `finished_at - created_at`; in a burst
   that outpaces the dispatcher this is mostly the time a run waits in the queue (the median
   execution trace printed beside it shows the split);
@@ -31,13 +37,14 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from benchmarks.cost import measure as measure_cost
 from benchmarks.streams import StreamBenchmarkError, measure_streams
 from tests.e2e.runner import Banner, DevRunner, RunnerFailedError
 
@@ -56,6 +63,8 @@ SINGLE_RUNS = 10
 SINGLE_RUN_WAIT_SECS = 30
 POLL_SECS = 0.25
 PAGE_LIMIT = 100
+BULK_ITEMS = 500
+BULK_SINGLES = 25
 
 
 class BenchmarkError(RuntimeError):
@@ -72,7 +81,7 @@ class Config:
     @classmethod
     def from_env(cls) -> "Config":
         return cls(
-            runs=_positive_int("BENCH_RUNS", 200),
+            runs=_positive_int("BENCH_RUNS", 500),
             clients=_positive_int("BENCH_CLIENTS", 8),
             wait_secs=float(_positive_int("BENCH_WAIT_SECS", 90)),
             backend=os.environ.get("STRAIT_LOCAL_BACKEND") or "dynamodb-local",
@@ -183,7 +192,12 @@ def wait_until_ended(
 
 
 def report(
-    runs: list[dict[str, Any]], single: list[float], config: Config, started_secs: float, trigger_secs: float
+    runs: list[dict[str, Any]],
+    single: list[float],
+    config: Config,
+    started_secs: float,
+    trigger_secs: float,
+    bound: float,
 ) -> str:
     """The figures, as printed."""
     statuses = Counter(run["status"] for run in runs)
@@ -207,9 +221,11 @@ def report(
     ).total_seconds()
     latencies_ms = sorted(_latency_ms(run) for run in completed)
     cuts = statistics.quantiles(latencies_ms, n=100, method="inclusive")
+    throughput = len(completed) / span
     lines += [
-        f"  throughput, trigger to completed: {len(completed) / span:.1f} runs/s "
-        f"({len(completed)} runs in {span:.2f} s from the first created_at to the last finished_at)",
+        f"  throughput, trigger to completed: {throughput:.1f} runs/s "
+        f"({len(completed)} runs in {span:.2f} s from the first created_at to the last finished_at), "
+        f"{100 * throughput / bound:.0f} % of the {bound:.1f} runs/s DynamoDB Local allows this request mix",
         f"  latency, trigger to completed: p50 {cuts[49]:.0f} ms, p95 {cuts[94]:.0f} ms, "
         f"max {latencies_ms[-1]:.0f} ms",
         f"  median execution trace: {_median_trace(completed)}",
@@ -232,19 +248,49 @@ def _median_trace(runs: list[dict[str, Any]]) -> str:
 
 def run_benchmark(config: Config) -> str:
     """Starts everything, measures, stops everything; returns the report."""
+    cost, rate, cost_lines = measure_cost()
+    print("\n".join(cost_lines), flush=True)
     clock = time.monotonic()
     with noop_endpoint() as endpoint_url, local_stack(config.backend) as banner:
         started_secs = time.monotonic() - clock
         limits = httpx.Limits(max_connections=config.clients + 2)
         with httpx.Client(base_url=banner.api_url, timeout=30.0, limits=limits) as http:
             single = one_at_a_time(http, banner, create_job(http, banner, "bench-single", endpoint_url))
+            bulk_lines = bulk_against_singles(
+                http, banner, create_job(http, banner, "bench-bulk", endpoint_url)
+            )
             job_id = create_job(http, banner, "bench-burst", endpoint_url)
             clock = time.monotonic()
             trigger_all(http, banner, job_id, config)
             trigger_secs = time.monotonic() - clock
             runs = wait_until_ended(http, banner, job_id, config.runs, config.wait_secs)
             stream_lines = measure_streams(banner, http)
-    return "\n".join([report(runs, single, config, started_secs, trigger_secs), *stream_lines])
+    bound = rate.runs_per_sec_bound(cost)
+    lines = report(runs, single, config, started_secs, trigger_secs, bound)
+    return "\n".join([*cost_lines, lines, *bulk_lines, *stream_lines])
+
+
+def bulk_against_singles(http: httpx.Client, banner: Banner, job_id: str) -> list[str]:
+    """A bulk trigger of 500 runs against 25 single triggers, the runs scheduled an hour ahead
+    (the dispatcher stays idle), each timed as the client sees it."""
+    later = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    clock = time.monotonic()
+    for number in range(BULK_SINGLES):
+        body = {"payload": {"n": number}, "scheduled_at": later}
+        response = http.post(f"/v1/jobs/{job_id}/trigger", json=body, headers=banner.auth)
+        if response.status_code != 201:
+            raise BenchmarkError(f"a trigger answered {response.status_code}: {response.text}")
+    singles_secs = time.monotonic() - clock
+    items = [{"payload": {"n": number}, "scheduled_at": later} for number in range(BULK_ITEMS)]
+    clock = time.monotonic()
+    response = http.post(f"/v1/jobs/{job_id}/trigger/bulk", json={"items": items}, headers=banner.auth)
+    bulk_secs = time.monotonic() - clock
+    if response.status_code != 201 or response.json()["created"] != BULK_ITEMS:
+        raise BenchmarkError(f"the bulk trigger answered {response.status_code}: {response.text[:300]}")
+    return [
+        f"  bulk trigger of {BULK_ITEMS} runs: {bulk_secs * 1000:.0f} ms; {BULK_SINGLES} single triggers "
+        f"side by side: {singles_secs * 1000:.0f} ms ({bulk_secs / singles_secs:.2f} of their time)"
+    ]
 
 
 def create_job(http: httpx.Client, banner: Banner, slug: str, endpoint_url: str) -> str:

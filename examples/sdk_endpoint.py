@@ -12,8 +12,8 @@ plane is); every in-run call is `POST|GET <api>/sdk/v1/runs/<run id>/<call>` wit
   (default `sdk-child`) with `await_completion`: the run then waits. Once the child has ended, the
   service calls `POST /run` again with `X-Resumed-After: <child id>`; the endpoint answers 202 and
   then calls `complete` with the children's ids and the state it kept.
-- `POST /child` (a child job): answers 200 with `{"child_of": <parent>, "payload": ...}`, so the
-  child completes with that result.
+- `POST /child` (a child job): answers 200 with `{"child_of": <parent run id>, "payload": ...}` (the
+  parent puts its id in the child's payload), so the child completes with that result.
 
 Every in-run call and its answer is printed on stderr, and kept in `Recorder.calls` by run id
 (tests compare them with what the read endpoints return).
@@ -112,7 +112,12 @@ def first_call(client: InRunClient, payload: dict[str, Any]) -> None:
     child_job = payload.get("child_job", "sdk-child")
     client.post(
         "spawn",
-        {"job_slug": child_job, "payload": {"part": 1}, "await_completion": True, "await_timeout_secs": 600},
+        {
+            "job_slug": child_job,
+            "payload": {"part": 1, "parent_run_id": client.run_id},
+            "await_completion": True,
+            "await_timeout_secs": 600,
+        },
     )
 
 
@@ -143,7 +148,8 @@ class SdkEndpointHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         payload = json.loads(self.rfile.read(length) or b"{}") if length else {}
         if self.path == "/child":
-            self._send(200, {"child_of": self._header("X-Run-ID"), "payload": payload})
+            # X-Run-ID is the child's own id: the parent is the one that spawned it.
+            self._send(200, {"child_of": payload.get("parent_run_id"), "payload": payload})
             return
         if self.path != "/run":
             self._send(404, {"error": "unknown path"})

@@ -11,6 +11,7 @@ from straitruns.adapters.clock import FrozenClock
 from straitruns.wiring import Services
 from tests.support.app import ApiClient, api_client, make_services
 from tests.support.backends import *  # noqa: F403 - registers the backend fixtures
+from tests.support.effects import MOTO_CLIENT_CONFIG
 from tests.support.endpoint import endpoint  # noqa: F401 - registers the job endpoint fixture
 
 
@@ -22,13 +23,22 @@ def clock() -> FrozenClock:
 @pytest.fixture
 def moto_clients(aws_env: None) -> Iterator[tuple[Any, Any]]:
     with mock_aws():
-        yield boto3.client("dynamodb", region_name="us-east-1"), boto3.client("sqs", region_name="us-east-1")
+        yield (
+            boto3.client("dynamodb", region_name="us-east-1", config=MOTO_CLIENT_CONFIG),
+            boto3.client("sqs", region_name="us-east-1"),
+        )
 
 
 @pytest.fixture
-def services(moto_clients: tuple[Any, Any], clock: FrozenClock) -> Services:
+def index_shards() -> int:
+    """Write shards of the busy index partitions (a module may run its tests with more)."""
+    return 1
+
+
+@pytest.fixture
+def services(moto_clients: tuple[Any, Any], clock: FrozenClock, index_shards: int) -> Services:
     dynamodb, sqs = moto_clients
-    return make_services(dynamodb, sqs, clock)
+    return make_services(dynamodb, sqs, clock, index_shards=index_shards)
 
 
 @pytest.fixture

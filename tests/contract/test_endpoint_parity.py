@@ -30,6 +30,10 @@ REFERENCE = reference_endpoints()
 # Routes outside the reference that the spec (section 8, 1.1) adds to the management plane.
 SPEC_EXTRAS: set[Endpoint] = {
     ("POST", "/v1/projects"),
+    ("GET", "/v1/projects"),
+    ("GET", "/v1/projects/{projectID}/api-keys"),
+    ("GET", "/v1/me"),
+    ("GET", "/healthz"),
     ("POST", "/v1/projects/{projectID}/api-keys"),
     ("DELETE", "/v1/api-keys/{keyID}"),
     ("POST", "/v1/jobs"),

@@ -93,7 +93,7 @@ def _at_once(*calls: Any) -> list[str]:
     errors: list[BaseException] = []
 
     def run(index: int) -> None:
-        barrier.wait()
+        barrier.wait(timeout=30)  # a barrier nobody else reaches breaks, not hangs
         try:
             results[index] = calls[index]()
         except BaseException as exc:
@@ -236,16 +236,22 @@ def test_max_concurrency_holds_under_five_concurrent_dispatchers_and_every_run_c
     endpoint.answer_always(slow_reply(0.2))
     job_id = _job(local_api, endpoint, max_concurrency=2)
     run_ids = [_trigger(local_api, job_id, {"payload": {"n": n}}) for n in range(10)]
+    waiting = [
+        run_id
+        for run_id in run_ids
+        if local_api.http.get(f"/v1/runs/{run_id}", headers=local_api.auth).json()["waiting_reason"]
+        == "concurrency_limit"
+    ]
 
-    # When 5 dispatchers work the queue at once (runs that find no slot come back later)
-    deliveries = run_workers(engine, 5, lambda: _terminal(engine, run_ids), timeout_secs=60)
+    # When 5 dispatchers work the queue at once (runs that find no slot wait for one)
+    run_workers(engine, 5, lambda: _terminal(engine, run_ids), timeout_secs=60)
 
     # Then the endpoint never had more than 2 calls at once, each run was called once and
     # completed, some runs had to wait for a slot, and every slot was given back
     assert endpoint.max_in_flight == 2
     assert Counter(r.header("X-Run-ID") for r in endpoint.requests) == dict.fromkeys(run_ids, 1)
     assert {engine.run(run_id).status for run_id in run_ids} == {RunStatus.COMPLETED}
-    assert any(d.outcome == "no-slot" for d in deliveries)
+    assert waiting
     assert engine.services.engine.active_slots(slot_counter(job_id)) == 0
 
 
@@ -279,7 +285,9 @@ def test_max_concurrency_per_key_holds_for_each_key_under_concurrent_dispatchers
     run_workers(engine, 5, lambda: _terminal(engine, run_ids), timeout_secs=60)
 
     # Then no key ever had more than 2 calls at once, all runs completed, every slot came back
-    assert dict(peak) == {"alpha": 2, "beta": 2}
+    # (how far each key's calls overlapped depends on timing: the cap is what is under test)
+    assert set(peak) == {"alpha", "beta"}
+    assert max(peak.values()) <= 2
     assert endpoint.max_in_flight <= 4
     assert {engine.run(run_id).status for run_id in run_ids} == {RunStatus.COMPLETED}
     assert len(endpoint.requests) == 10

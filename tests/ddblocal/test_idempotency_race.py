@@ -20,7 +20,7 @@ def test_twenty_concurrent_triggers_with_one_key_create_one_run(local_api: ApiCl
 
     def trigger(caller: int) -> httpx.Response:
         with httpx.Client(base_url=live_url, timeout=30) as http:
-            barrier.wait()
+            barrier.wait(timeout=30)  # a barrier nobody else reaches breaks, not hangs
             return http.post(
                 f"/v1/jobs/{job['id']}/trigger",
                 json={"payload": {"caller": caller}},

@@ -37,7 +37,7 @@ def test_concurrent_log_calls_get_distinct_sequences_listed_once_in_order(
         start = threading.Barrier(CALLERS)
 
         def log(n: int) -> dict[str, Any]:
-            start.wait()
+            start.wait(timeout=30)
             response = sdk.post("log", {"message": f"line {n}", "data": {"n": n}})
             assert response.status_code == 201, response.text
             event: dict[str, Any] = response.json()
@@ -69,7 +69,7 @@ def test_concurrent_writes_of_one_output_key_leave_one_output(
         start = threading.Barrier(10)
 
         def save(n: int) -> dict[str, Any]:
-            start.wait()
+            start.wait(timeout=30)
             response = sdk.post("output", {"key": "answer", "value": n})
             assert response.status_code == 201, response.text
             output: dict[str, Any] = response.json()

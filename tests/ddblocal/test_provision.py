@@ -18,7 +18,7 @@ from straitruns.local.processes import (
     MotoServer,
     find_dynamodb_local_jar,
 )
-from straitruns.local.provision import QueueUrls, ensure_queues, ensure_table
+from straitruns.local.provision import QueueUrls, TableMismatchError, ensure_queues, ensure_table
 from straitruns.local.template import QueueSpecs, TableSpec, load_template, queue_specs
 from tests.support.backends import dynamodb_local_client, runs_table_spec
 
@@ -138,6 +138,47 @@ def test_ensure_table_adds_an_index_the_existing_table_lacks(client: DynamoDBCli
     assert _indexes(client, table_name) == _expected_indexes(spec)
 
 
+def test_ensure_table_creates_the_table_with_the_templates_stream(
+    client: DynamoDBClient, table_name: str
+) -> None:
+    ensure_table(client, table_name, runs_table_spec())
+
+    table = client.describe_table(TableName=table_name)["Table"]
+    assert table.get("StreamSpecification") == {
+        "StreamEnabled": True,
+        "StreamViewType": runs_table_spec().stream_view_type,
+    }
+    assert table.get("LatestStreamArn")
+
+
+def test_ensure_table_turns_the_stream_on_for_a_table_made_without_it(
+    client: DynamoDBClient, table_name: str
+) -> None:
+    spec = runs_table_spec()
+    ensure_table(client, table_name, dataclasses.replace(spec, stream_view_type=None))
+    assert "StreamSpecification" not in client.describe_table(TableName=table_name)["Table"]
+
+    changed = ensure_table(client, table_name, spec)
+
+    assert changed is True
+    stream = client.describe_table(TableName=table_name)["Table"].get("StreamSpecification", {})
+    assert stream == {"StreamEnabled": True, "StreamViewType": spec.stream_view_type}
+    assert ensure_table(client, table_name, spec) is False
+
+
+def test_a_stream_of_another_view_type_is_a_mismatch_not_a_new_stream(
+    client: DynamoDBClient, table_name: str
+) -> None:
+    spec = runs_table_spec()
+    ensure_table(client, table_name, dataclasses.replace(spec, stream_view_type="KEYS_ONLY"))
+    before = client.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
+
+    with pytest.raises(TableMismatchError, match="KEYS_ONLY"):
+        ensure_table(client, table_name, spec)
+
+    assert client.describe_table(TableName=table_name)["Table"]["LatestStreamArn"] == before
+
+
 def _without_last_index(spec: TableSpec) -> TableSpec:
     # DynamoDB refuses attribute definitions that no key uses, so the dropped index's go too.
     indexes = spec.global_secondary_indexes[:-1]
@@ -179,13 +220,33 @@ def test_ensure_queues_redrives_the_run_queue_to_the_dead_letter_queue(
 
 
 def test_second_ensure_queues_returns_the_same_urls(sqs: SQSClient, specs: QueueSpecs) -> None:
-    run_queue_name, dead_letter_queue_name = _queue_name(), _queue_name()
-    first = ensure_queues(sqs, run_queue_name, dead_letter_queue_name, specs)
+    table = _queue_name()
+    first = ensure_queues(sqs, f"{table}-runs", f"{table}-dead-letters", specs)
 
-    second = ensure_queues(sqs, run_queue_name, dead_letter_queue_name, specs)
+    second = ensure_queues(sqs, f"{table}-runs", f"{table}-dead-letters", specs)
 
     assert second == first
-    assert sqs.list_queues(QueueNamePrefix=run_queue_name)["QueueUrls"] == [first.run_queue_url]
+    assert sorted(sqs.list_queues(QueueNamePrefix=table)["QueueUrls"]) == sorted(
+        [first.run_queue_url, first.dead_letter_queue_url, first.effects_failure_queue_url]
+    )
+
+
+def test_ensure_queues_creates_the_effects_failure_queue_beside_the_run_queue(
+    sqs: SQSClient, specs: QueueSpecs
+) -> None:
+    table = _queue_name()
+
+    urls = ensure_queues(sqs, f"{table}-runs", f"{table}-dead-letters", specs)
+
+    assert specs.effects_failure_queue is not None
+    assert (
+        urls.effects_failure_queue_url == sqs.get_queue_url(QueueName=f"{table}-effects-failures")["QueueUrl"]
+    )
+    attributes = sqs.get_queue_attributes(QueueUrl=urls.effects_failure_queue_url, AttributeNames=["All"])[
+        "Attributes"
+    ]
+    assert int(attributes["MessageRetentionPeriod"]) == specs.effects_failure_queue.message_retention_period
+    assert "RedrivePolicy" not in attributes
 
 
 def test_ensure_queues_brings_an_existing_queue_in_line_with_the_template(

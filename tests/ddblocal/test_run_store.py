@@ -67,7 +67,7 @@ def test_two_actors_changing_one_run_leave_one_winner_and_one_history(local_serv
         barrier = threading.Barrier(2)
 
         def act(target: RunStatus, run: Run = run, barrier: threading.Barrier = barrier) -> str:
-            barrier.wait()
+            barrier.wait(timeout=30)  # a barrier nobody else reaches breaks, not hangs
             try:
                 local_services.state.change(run, target, "race")
             except Conflict:

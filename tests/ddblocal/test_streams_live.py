@@ -238,7 +238,8 @@ def write_concurrently_then_finish(stack: Stack, run_id: str) -> threading.Threa
     def all_writers() -> None:
         threads = [in_background(writer, number) for number in range(WRITERS)]
         for thread in threads:
-            thread.join()
+            thread.join(timeout=60)
+            assert not thread.is_alive(), "a writer did not finish"
         finish(stack.services, run_id, RunStatus.CANCELED)
 
     return in_background(all_writers)

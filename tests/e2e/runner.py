@@ -98,11 +98,12 @@ class DevRunner:
                 start_new_session=True,
             )
 
-    def wait(self) -> int:
-        """The exit code of a runner expected to exit by itself (RunnerFailedError if it does not)."""
+    def wait(self, timeout: float = START_TIMEOUT_SECONDS) -> int:
+        """The exit code of a runner expected to exit by itself within `timeout` seconds
+        (RunnerFailedError if it does not)."""
         assert self._process is not None, "the runner was not started"
         try:
-            return self._process.wait(START_TIMEOUT_SECONDS)
+            return self._process.wait(timeout)
         except subprocess.TimeoutExpired as error:
             self.kill()
             raise RunnerFailedError(f"the runner did not exit.{self._log()}") from error

@@ -17,7 +17,7 @@ def test_admin_secret_shorter_than_32_characters_is_refused(
     runner = make_runner(tmp_path / "data", "moto", STRAIT_ADMIN_SECRET="too-short")
     runner.launch()
 
-    assert runner.wait() == 1
+    assert runner.wait(timeout=60) == 1
     assert "STRAIT_ADMIN_SECRET must have at least 32 characters" in runner.output()
     assert "Starting" not in runner.output()
 
@@ -26,7 +26,7 @@ def test_unknown_backend_is_refused(make_runner: Callable[..., DevRunner], tmp_p
     runner = make_runner(tmp_path / "data", "sqlite")
     runner.launch()
 
-    assert runner.wait() == 1
+    assert runner.wait(timeout=60) == 1
     assert "STRAIT_LOCAL_BACKEND must be one of dynamodb-local, moto" in runner.output()
 
 
@@ -40,6 +40,6 @@ def test_busy_api_port_is_refused_before_any_engine_starts(
         runner = make_runner(tmp_path / "data", "moto", STRAIT_PORT=str(port))
         runner.launch()
 
-        assert runner.wait() == 1
+        assert runner.wait(timeout=60) == 1
     assert f"cannot listen on 127.0.0.1:{port} (Address already in use)" in runner.output()
     assert "Starting" not in runner.output()

@@ -99,10 +99,11 @@ def test_example_endpoint_runs_end_to_end_and_every_read_returns_what_it_wrote(
         {"children": [spawned["id"]], "cursor": {"page": 2}},
     )
     child = _get(http, banner, f"/v1/runs/{spawned['id']}")
+    # The child's answer names its parent (the run that spawned it), not itself.
     assert (child["status"], child["parent_run_id"], child["result"]["child_of"]) == (
         "completed",
         run_id,
-        child["id"],
+        run_id,
     )
     assert [c["id"] for c in _get(http, banner, f"/v1/runs/{run_id}/children")] == [spawned["id"]]
 

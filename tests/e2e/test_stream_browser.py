@@ -4,8 +4,9 @@ installed by `make install`) loads a tiny page served by this test; the page ope
 writes every frame it receives into the DOM and reports them back to the test.
 
 The runner bounds each connection to 1.5 s, so while the run executes the browser is sent `retry:`
-and reconnects cross-origin with Last-Event-ID (through the CORS preflight) several times: the page
-must still see every event exactly once, in order, then `end`."""
+and reconnects cross-origin with Last-Event-ID (through the CORS preflight): the page must still see
+every event exactly once, in order, then `end`. The test causes that order: the job endpoint answers
+only once the page says its EventSource opened a second time (never a race of two timers)."""
 
 import json
 import shutil
@@ -22,7 +23,7 @@ import pytest
 
 from tests.e2e.conftest import http_client
 from tests.e2e.runner import Banner, DevRunner
-from tests.support.endpoint import JobEndpoint, slow_reply
+from tests.support.endpoint import JobEndpoint, Reply, json_reply
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +31,6 @@ CHROMIUM = "/usr/bin/chromium"
 BROWSER_TIMEOUT_SECS = 60
 REPORT_TIMEOUT_SECS = 40
 CONNECTION_BOUND_SECS = "1.5"
-RUN_SECS = 4.0
 GIF = bytes.fromhex("47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b")
 
 PAGE = """<!doctype html>
@@ -43,7 +43,10 @@ const seen = [];
 let opens = 0;
 let errors = 0;
 const source = new EventSource(STREAM_URL);
-source.onopen = () => { opens += 1; };
+source.onopen = () => {
+  opens += 1;
+  if (opens === 2) { fetch("/reconnected", {method: "POST"}); }
+};
 source.onerror = () => { errors += 1; };
 function add(kind, message) {
   const item = document.createElement("li");
@@ -74,6 +77,7 @@ class PageState:
 
     stream_url: str = ""
     reported: threading.Event = field(default_factory=threading.Event)
+    reconnected: threading.Event = field(default_factory=threading.Event)
     report: dict[str, Any] = field(default_factory=dict)
 
 
@@ -103,8 +107,11 @@ def page_server(page: PageState) -> ThreadingHTTPServer:
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            page.report.update(json.loads(body))
-            page.reported.set()
+            if self.path == "/reconnected":
+                page.reconnected.set()
+            else:
+                page.report.update(json.loads(body))
+                page.reported.set()
             self._send(204, b"", "text/plain")
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -155,7 +162,13 @@ def test_browser_event_source_with_an_sse_token_receives_a_runs_events_across_re
     bounded_stack: tuple[Banner, httpx.Client], endpoint: JobEndpoint, tmp_path: Path
 ) -> None:
     banner, http = bounded_stack
-    endpoint.answer_always(slow_reply(RUN_SECS))
+    page = PageState()
+
+    def answer_once_the_browser_reconnected(_request: Any) -> Reply:
+        page.reconnected.wait(REPORT_TIMEOUT_SECS)
+        return json_reply({"ok": True})
+
+    endpoint.respond(answer_once_the_browser_reconnected)
     job = http.post(
         "/v1/jobs",
         json={"slug": "browser", "name": "browser", "endpoint_url": endpoint.url},
@@ -166,7 +179,7 @@ def test_browser_event_source_with_an_sse_token_receives_a_runs_events_across_re
     assert run.status_code == 201, run.text
     token = http.post("/v1/sse-token", headers=banner.auth)
     assert token.status_code == 200, token.text
-    page = PageState(f"{banner.api_url}/v1/runs/{run.json()['id']}/stream?token={token.json()['token']}")
+    page.stream_url = f"{banner.api_url}/v1/runs/{run.json()['id']}/stream?token={token.json()['token']}"
     server = page_server(page)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -193,5 +206,6 @@ def test_browser_event_source_with_an_sse_token_receives_a_runs_events_across_re
         "id": str(numbered[-1]),
         "data": {"type": "end", "status": "completed"},
     }
-    assert page.report["opens"] >= 2, "the bounded connection made the browser reconnect"
+    assert page.reconnected.is_set(), "the bounded connection made the browser reconnect"
+    assert page.report["opens"] >= 2
     assert 'data-kind="end"' in dom

@@ -91,20 +91,21 @@ def test_cancel_reaches_every_non_terminal_descendant_at_any_depth(
     assert statuses(services, *(tree[name] for name in TERMINAL_BELOW)) == ["completed", "completed"]
 
 
-def test_descendants_beyond_the_request_budget_are_cancelled_by_the_next_scheduler_tick(
+def test_descendants_beyond_the_request_budget_are_cancelled_by_the_effects_of_the_cancel(
     api: ApiClient, tree: dict[str, Run], engine: Engine
 ) -> None:
     # Given a request that may walk only two runs of the tree
     api.services.cancellation.cascade = CascadeLimits(request_runs=2)
     below = [tree[name] for name in NON_TERMINAL_BELOW]
 
-    # When the root is cancelled, some descendants are left for the scheduler
-    assert api.http.delete(f"/v1/runs/{tree['root'].id}", headers=api.auth).status_code == 204
+    # When the root is cancelled, some descendants are left for the effects of the cancel
+    with api.http.effects_held():  # type: ignore[attr-defined]
+        assert api.http.delete(f"/v1/runs/{tree['root'].id}", headers=api.auth).status_code == 204
     assert "canceled" in statuses(api.services, *below)
     assert statuses(api.services, *below) != ["canceled"] * len(below)
 
-    # Then the scheduler's next tick (no time passing) cancels the rest
-    done = engine.tick()
+    # Then the effects of the cancelled runs (delivered from the stream) cancel the rest
+    done = engine.effects()
 
     assert statuses(api.services, *below) == ["canceled"] * len(below), done
     assert statuses(api.services, *(tree[name] for name in TERMINAL_BELOW)) == ["completed", "completed"]
@@ -145,14 +146,14 @@ def test_cancel_of_queued_run_never_dispatched_reads_no_children(api: ApiClient)
 def test_cancel_computed_before_the_claim_took_its_slot_still_gives_the_slot_back(
     api: ApiClient, engine: Engine
 ) -> None:
-    # Given a run read by a cancel right after its claim, before the dispatcher took its slot
+    # Given a run read by a cancel just before a drain of its job's queue reserved its slot
     services = api.services
     job_id = api.create_job("capped", max_concurrency=1)["id"]
-    run = engine.run(api.trigger(job_id, {"payload": {}}).json()["id"])
-    stale = services.state.change(
-        run, S.DEQUEUED, "dequeued", generation=run.generation + 1, ever_claimed=True
-    )
-    assert services.engine.acquire_slots(stale, [(slot_counter(job_id), 1)])
+    with api.http.effects_held():  # type: ignore[attr-defined]
+        run_id = api.trigger(job_id, {"payload": {}}).json()["id"]
+    stale = engine.run(run_id)
+    engine.effects()
+    assert engine.run(run_id).slots == (slot_counter(job_id),)
 
     # When the cancel writes what it computed from that read
     outcome = services.cancellation.cancel(stale, services.cancellation.request_budget())

@@ -19,7 +19,7 @@ from straitruns.domain.dependencies import ALL_RUNS
 from straitruns.domain.models import Run
 from straitruns.domain.statuses import RunStatus
 from straitruns.wiring import Services
-from tests.support.app import ApiClient, api_client, make_services
+from tests.support.app import ApiClient, api_client, effects_pump, make_services
 from tests.support.endpoint import JobEndpoint
 
 S = RunStatus
@@ -54,14 +54,16 @@ def _stored(api: ApiClient, run_id: str) -> Run:
 
 
 def _finish(api: ApiClient, run_id: str, status: RunStatus = S.COMPLETED) -> Run:
-    """Claims, starts and ends a queued run as the dispatcher would (listeners fire)."""
+    """Claims, starts and ends a queued run as the dispatcher would (its effects are delivered)."""
     state, now = api.services.state, api.clock.now()
     run = _stored(api, run_id)
     run = state.change(
         run, S.DEQUEUED, "dequeued", generation=run.generation + 1, ever_claimed=True, claimed_at=now
     )
     run = state.change(run, S.EXECUTING, "executing", started_at=now)
-    return state.change(run, status, status.value, finished_at=now)
+    finished = state.change(run, status, status.value, finished_at=now)
+    effects_pump(api.services).pump()
+    return finished
 
 
 def _run_upstream(api: ApiClient, job_id: str, status: RunStatus = S.COMPLETED, **body: Any) -> Run:
@@ -76,7 +78,9 @@ def _drain_queue(api: ApiClient) -> list[RunMessage]:
     """Every message on the run queue, consumed."""
     sqs, url = api.services.queue.client, api.services.queue.queue_url
     messages: list[RunMessage] = []
-    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+        "Messages", []
+    ):
         for message in batch:
             messages.append(parse_message(message["Body"]))
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
@@ -370,6 +374,7 @@ def test_failed_is_met_by_an_expired_upstream_run(api: ApiClient) -> None:
     upstream_run = _stored(api, _trigger(api, up)["id"])
 
     api.services.state.change(upstream_run, S.EXPIRED, "expired", finished_at=api.clock.now())
+    effects_pump(api.services).pump()
 
     assert _stored(api, run).status == S.QUEUED
 
@@ -589,6 +594,7 @@ def test_a_waiting_run_expires_at_its_expiry(api: ApiClient) -> None:
 
     api.clock.advance(61)
     api.services.scheduler.tick()
+    effects_pump(api.services).pump()
 
     assert _stored(api, run).status == S.EXPIRED
     assert api.services.table.get(waiting_partition(up, ALL_RUNS), run) is None
@@ -639,10 +645,13 @@ def test_dependency_status_reports_unsatisfied_then_satisfied(api: ApiClient) ->
         "run_id": run,
         "job_id": down,
         "status": "waiting",
-        "dependencies": [dependency],
+        "dependencies": [
+            {**dependency, "satisfied": False, "decided_by_run_id": None, "decided_by_status": None}
+        ],
         "dependencies_satisfied": False,
     }
     assert (after["status"], after["dependencies_satisfied"]) == ("queued", True)
+    assert after["dependencies"][0]["satisfied"] is True
 
 
 def test_dependency_status_of_a_job_without_dependencies_is_satisfied(api: ApiClient) -> None:
@@ -698,6 +707,7 @@ def test_a_dependent_is_dispatched_after_its_upstream_run_completes(engine_api: 
         upstream_run = _trigger(api, up)["id"]
 
         first = [api.services.dispatcher.handle(message) for message in _drain_queue(api)]
+        effects_pump(api.services).pump()  # the stream delivers the upstream run's end
         second = [api.services.dispatcher.handle(message) for message in _drain_queue(api)]
 
         assert first == ["completed"]

@@ -18,7 +18,9 @@ def queued_run_ids(api: ApiClient) -> list[str]:
     """Run ids of every message now visible on the run queue (each is received once)."""
     sqs, url = api.services.queue.client, api.services.queue.queue_url
     found: list[str] = []
-    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+        "Messages", []
+    ):
         found.extend(json.loads(message["Body"])["run_id"] for message in messages)
     return found
 
@@ -58,6 +60,7 @@ def test_create_returns_201_with_the_defaults_of_the_spec(api: ApiClient) -> Non
         "max_concurrency_per_key": None,
         "poison_pill_threshold": 0,
         "tags": {},
+        "indexed_payload_paths": [],
         "default_run_metadata": {},
         "version": 1,
         "version_id": job["version_id"],
@@ -79,6 +82,7 @@ SETTINGS = {
     "max_concurrency_per_key": 2,
     "poison_pill_threshold": 3,
     "tags": {"team": "data"},
+    "indexed_payload_paths": ["order.id", "items[]"],
     "default_run_metadata": {"source": "job"},
 }
 

@@ -426,7 +426,9 @@ def test_trigger_event_creates_a_queued_run_and_sends_it_to_the_run_queue(deploy
     assert run["payload"] == {"invoice_id": "inv_2026_0042", "amount": {"currency": "EUR", "cents": 129990}}
     assert run["metadata"]["source"] == "checkout"
     sqs = straitruns.entry.shared_services().queue.client
-    messages = sqs.receive_message(QueueUrl=deployment.run_queue_url, MaxNumberOfMessages=10)
+    messages = sqs.receive_message(
+        QueueUrl=deployment.run_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+    )
     assert any(run["id"] in message["Body"] for message in messages.get("Messages", []))
 
 

@@ -72,6 +72,7 @@ class Engine:
     def trigger(self, job_id: str, payload: object) -> str:
         response = self.http.post(f"/v1/jobs/{job_id}/trigger", json={"payload": payload}, headers=self.auth)
         assert response.status_code == 201, response.text
+        self.values["JOB_ID"] = job_id
         return str(response.json()["id"])
 
     def run(self, run_id: str) -> dict[str, Any]:
@@ -83,7 +84,7 @@ class Engine:
     def queued_bodies(self) -> list[str]:
         """Bodies of the messages visible on the run queue (they stay invisible afterwards)."""
         sqs = straitruns.entry.shared_services().queue.client
-        response = sqs.receive_message(QueueUrl=self.run_queue_url, MaxNumberOfMessages=10)
+        response = sqs.receive_message(QueueUrl=self.run_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
         return [message["Body"] for message in response.get("Messages", [])]
 
     def event(self, name: str) -> dict[str, Any]:
@@ -216,11 +217,13 @@ def test_scheduled_event_returns_what_the_tick_did(
     monkeypatch.setenv("STRAIT_REENQUEUE_AFTER_SECS", "0")
     clear_caches()
     run_id = engine.trigger(engine.job(endpoint), {"n": 1})
-    assert engine.queued_bodies() == [json.dumps({"run_id": run_id, "generation": 0})]
+    job_id = engine.values["JOB_ID"]
+    assert engine.queued_bodies() == [json.dumps({"run_id": run_id, "generation": 0, "job_id": job_id})]
 
     # When EventBridge invokes the scheduler
     done = engine.invoke("scheduler/tick.json")
 
     # Then it answers its counts, and the run's message is on the queue again
     assert done == {"enqueued": 1}
-    assert engine.queued_bodies() == [json.dumps({"run_id": run_id, "generation": 0})]
+    job_id = engine.values["JOB_ID"]
+    assert engine.queued_bodies() == [json.dumps({"run_id": run_id, "generation": 0, "job_id": job_id})]

@@ -33,7 +33,7 @@ def _run(deployed: Deployment, run_id: str) -> dict[str, Any]:
 
 def _queued_run_ids(deployed: Deployment) -> list[str]:
     sqs = straitruns.entry.shared_services().queue.client
-    messages = sqs.receive_message(QueueUrl=deployed.run_queue_url, MaxNumberOfMessages=10)
+    messages = sqs.receive_message(QueueUrl=deployed.run_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
     return [message["Body"] for message in messages.get("Messages", [])]
 
 

@@ -16,15 +16,12 @@ from typing import Any
 
 import pytest
 
-from straitruns.adapters.store.run_codec import index_item, live_item, run_item
-from straitruns.adapters.store.runs import event_item
-from straitruns.adapters.store.table import Item, ReadMeter
+from straitruns.adapters.store.table import ReadMeter
 from straitruns.domain.ids import IdKind
 from straitruns.domain.models import Run
-from straitruns.domain.run_filter import run_index_values
 from straitruns.domain.statuses import RunStatus
-from straitruns.services.run_state import status_change_event
 from tests.support.app import ApiClient
+from tests.support.statuses import seed_runs
 
 pytestmark = pytest.mark.cost
 
@@ -58,29 +55,23 @@ class DynamoItemCounter:
 
 
 def _seed(api: ApiClient, runs: list[Run]) -> None:
-    """Writes the runs with the items RunStore.create would write, 25 per BatchWriteItem."""
-    services = api.services
-    items: list[Item] = []
-    for run in runs:
-        event = status_change_event(services.ids, services.clock, run, None, "created", 1)
-        stored, blobs = run_item(run)
-        assert not blobs
-        items += [stored, live_item(run, 1), event_item(event)]
-        items += [index_item(run, value) for value in run_index_values(run)]
-    services.table.batch_write(items)
+    """Writes the runs with the items RunStore.create writes, 25 per BatchWriteItem (their job
+    indexes the payload path `kind`)."""
+    seed_runs(api.services, runs, payload_paths=("kind",))
 
 
 @dataclass
 class SeededProject:
     batch_id: str
     rare_job_id: str
+    common_job_id: str
     matches: dict[str, list[str]]  # each filter's matching run ids, newest first
 
 
 def _project_runs(api: ApiClient) -> SeededProject:
     """5,000 runs, 1 ms apart; every hundredth run (from a different offset for each filter)
     matches one filter, so matches are spread through the whole list."""
-    common = api.create_job("common")["id"]
+    common = api.create_job("common", indexed_payload_paths=["kind"])["id"]
     rare = api.create_job("rare")["id"]
     batch = api.services.ids.new(IdKind.BATCH)
     start = api.clock.now()
@@ -111,7 +102,7 @@ def _project_runs(api: ApiClient) -> SeededProject:
         if name:
             matches[name].append(run.id)
     _seed(api, runs)
-    return SeededProject(batch, rare, {name: list(reversed(ids)) for name, ids in matches.items()})
+    return SeededProject(batch, rare, common, {name: list(reversed(ids)) for name, ids in matches.items()})
 
 
 def test_a_filtered_page_reads_items_bounded_by_the_page_not_by_the_project(api: ApiClient) -> None:
@@ -123,7 +114,8 @@ def test_a_filtered_page_reads_items_bounded_by_the_page_not_by_the_project(api:
         "job": {"job_id": seeded.rare_job_id},
         "metadata": {"metadata_key": "team", "metadata_value": "blue"},
         "metadata_key": {"metadata_key": "team"},
-        "payload": {"payload_contains": {"kind": "rare"}},
+        # A payload filter is served by an index for the paths its job indexes (docs/data-model.md).
+        "payload": {"payload_contains": {"kind": "rare"}, "job_id": seeded.common_job_id},
     }
     expected = {**seeded.matches, "metadata_key": seeded.matches["metadata"]}
     counter = DynamoItemCounter()

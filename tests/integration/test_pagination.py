@@ -82,8 +82,20 @@ class _DiscardingSqs:
         return {"Successful": [{"Id": entry["Id"]} for entry in Entries], "Failed": []}
 
 
+@pytest.fixture(scope="module", params=[1, 8], ids=["1-shard", "8-shards"])
+def shards(request: pytest.FixtureRequest) -> int:
+    """Every pagination case with one write shard and with eight (docs/data-model.md)."""
+    count: int = request.param
+    return count
+
+
+@pytest.fixture
+def index_shards(shards: int) -> int:
+    return shards
+
+
 @pytest.fixture(scope="module")
-def bulk_runs(dynamodb_local: str) -> Iterator[BulkRuns]:
+def bulk_runs(dynamodb_local: str, shards: int) -> Iterator[BulkRuns]:
     """1,000 runs from two bulk triggers of 500, all at one frozen instant (DynamoDB Local)."""
     dynamodb = dynamodb_local_client(dynamodb_local)
     table_name = f"runs-{uuid.uuid4().hex[:12]}"
@@ -93,6 +105,7 @@ def bulk_runs(dynamodb_local: str) -> Iterator[BulkRuns]:
         run_queue_url="discarded",
         admin_secret=ADMIN_SECRET,
         allow_private_endpoints=True,
+        index_shards=shards,
     )
     clock = FrozenClock()
     services = build_services(settings, dynamodb_client=dynamodb, sqs_client=_DiscardingSqs(), clock=clock)
@@ -246,10 +259,10 @@ def test_children_sharing_one_created_at_page_by_id_without_repeats(api: ApiClie
 
 
 @pytest.fixture
-def budget_api(moto_clients: tuple[Any, Any], clock: FrozenClock) -> ApiClient:
+def budget_api(moto_clients: tuple[Any, Any], clock: FrozenClock, index_shards: int) -> ApiClient:
     """The API with STRAIT_LIST_READ_BUDGET = 30 items: 10 candidate runs (index entry, RUN, LIVE)."""
     dynamodb, sqs = moto_clients
-    services: Services = make_services(dynamodb, sqs, clock, list_read_budget=30)
+    services: Services = make_services(dynamodb, sqs, clock, list_read_budget=30, index_shards=index_shards)
     return api_client(services, clock)
 
 

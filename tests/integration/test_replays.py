@@ -272,6 +272,7 @@ def test_bulk_dlq_replay_by_ids_re_executes_each_listed_dead_letter_and_skips_th
         ("queued", 1, None)
     }
     assert _skipped(response) == [f"{completed}:not_dead_letter"]
+    assert body["skipped"] == [{"id": completed, "reason": "not_dead_letter"}]
     assert [engine.run(run_id).status for run_id in dead] == [S.COMPLETED, S.DEAD_LETTER, S.COMPLETED]
     history = engine.status_history(dead[0])
     assert history[-5:-3] == [("dead_letter", "replay_staged"), ("replay_staged", "queued")]
@@ -376,13 +377,12 @@ class FailsOnceWhenQueueingStaged:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
 
-    def transact_write_items(self, **params: Any) -> Any:
-        put = params["TransactItems"][0].get("Put", {})
-        finishing = put.get("ExpressionAttributeValues", {}).get(":from") == {"S": "replay_staged"}
-        if finishing and put["Item"]["pk"] == {"S": f"RUN#{self.run_id}"} and not self.failed:
+    def update_item(self, **params: Any) -> Any:
+        finishing = params.get("ExpressionAttributeValues", {}).get(":from") == {"S": "replay_staged"}
+        if finishing and params["Key"]["pk"] == {"S": f"RUN#{self.run_id}"} and not self.failed:
             self.failed = True
             raise RuntimeError("the function died")
-        return self._client.transact_write_items(**params)
+        return self._client.update_item(**params)
 
 
 def test_bulk_dlq_replay_that_dies_part_way_leaves_every_run_dead_letter_or_queued_after_the_next_tick(

@@ -7,11 +7,21 @@ reverse of creation order; runs of one bulk trigger share a created_at and are o
 
 from typing import Any
 
+import pytest
+
 from straitruns.domain.ids import IdKind
 from straitruns.domain.models import Run, TriggeredBy
 from straitruns.domain.statuses import RunStatus
 from straitruns.services.run_state import status_change_event
 from tests.support.app import ApiClient
+
+
+@pytest.fixture(params=[1, 8], ids=["1-shard", "8-shards"])
+def index_shards(request: pytest.FixtureRequest) -> int:
+    """Every filter, cursors included, with one write shard and with eight (docs/data-model.md)."""
+    shards: int = request.param
+    return shards
+
 
 S = RunStatus
 DEAD_LETTER_PATH = (S.DEQUEUED, S.EXECUTING, S.DEAD_LETTER)

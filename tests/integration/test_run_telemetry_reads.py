@@ -238,10 +238,11 @@ def _log_event(services: Services, run_id: str, sequence: int) -> Event:
 
 
 def _allocate(services: Services, run_id: str) -> int:
-    """Takes the next sequence as an SDK writer does, without writing its event (yet)."""
+    """Takes the next sequence as an SDK writer does (on the run's state item), without writing
+    its event (yet)."""
     response = services.table.client.update_item(
         TableName=services.table.name,
-        Key={"pk": {"S": f"RUN#{run_id}"}, "sk": {"S": "LIVE"}},
+        Key={"pk": {"S": f"RUN#{run_id}"}, "sk": {"S": "ST"}},
         UpdateExpression="ADD seq :one",
         ExpressionAttributeValues={":one": {"N": "1"}},
         ReturnValues="UPDATED_NEW",

@@ -10,7 +10,6 @@ import pytest
 from straitruns.adapters.clock import FrozenClock
 from straitruns.adapters.store.engine import slot_counter
 from straitruns.adapters.store.keys import WAKE_SHARDS
-from straitruns.adapters.store.run_codec import run_item
 from straitruns.domain.ids import IdKind
 from straitruns.domain.models import Run
 from straitruns.domain.timefmt import format_ts
@@ -19,6 +18,7 @@ from straitruns.wiring import Services
 from tests.support.app import ApiClient
 from tests.support.endpoint import JobEndpoint, json_reply, status_reply
 from tests.support.engine import Engine, SentMessages, engine_services, run_until
+from tests.support.statuses import seed_runs
 
 # Not the defaults (60 s), so the tests prove the settings are honoured.
 REENQUEUE_AFTER_SECS = 30
@@ -381,15 +381,15 @@ def _seed_queued_runs(services: Services, like: Run, count: int) -> None:
     (the run items only). Written with batch writes: moto copies the whole table on every
     transaction, so creating a thousand runs through the API would take minutes there."""
     now = services.clock.now()
-    items: list[dict[str, Any]] = []
-    for _ in range(count):
-        run = with_wake(
+    runs = [
+        with_wake(
             like.model_copy(update={"id": services.ids.new(IdKind.RUN), "created_at": now, "queued_at": now}),
             now,
             services.policy,
         )
-        items.append(run_item(run)[0])
-    services.table.batch_write(items)
+        for _ in range(count)
+    ]
+    seed_runs(services, runs)
 
 
 def test_tick_reads_only_the_due_runs(

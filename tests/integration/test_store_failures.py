@@ -40,10 +40,10 @@ def test_reading_a_run_from_a_throttled_store_is_503_with_retry_after(api: ApiCl
     assert response.headers["X-Request-Id"] == response.json()["request_id"]
 
 
-def test_a_trigger_whose_transaction_is_throttled_is_503_and_creates_no_run(api: ApiClient) -> None:
+def test_a_trigger_whose_write_is_throttled_is_503_and_creates_no_run(api: ApiClient) -> None:
     job = api.create_job("throttled")
     real = api.services.table.client
-    api.services.table.client = ThrottlingClient(real, {"transact_write_items"})
+    api.services.table.client = ThrottlingClient(real, {"batch_write_item"})
 
     response = api.trigger(job["id"], {"payload": {"a": 1}, "metadata": {"k": "v"}})
 

@@ -8,7 +8,9 @@ from tests.support.app import ApiClient
 
 def _queued_messages(api: ApiClient) -> list[dict[str, Any]]:
     sqs = api.services.queue.client
-    response = sqs.receive_message(QueueUrl=api.services.queue.queue_url, MaxNumberOfMessages=10)
+    response = sqs.receive_message(
+        QueueUrl=api.services.queue.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+    )
     return response.get("Messages", [])
 
 

@@ -22,6 +22,7 @@ from straitruns.local.template import load_template, queue_specs, table_spec
 from straitruns.settings import Settings
 from straitruns.wiring import Services, build_services
 from tests.support.backends import FAKE_AWS_ENV
+from tests.support.effects import MOTO_CLIENT_CONFIG, EffectsPump
 
 ADMIN_SECRET = "test-admin-secret-0123456789abcdef-xyz"
 RUN_TOKEN_SECRET = "test-run-token-secret-0123456789abcdef"
@@ -118,8 +119,50 @@ class ApiClient:
         return self.http.get("/v1/runs", params=query, headers=self.auth)
 
 
-def api_client(services: Services, clock: FrozenClock) -> ApiClient:
-    client = ApiClient(TestClient(create_app(lambda: services)), services, clock)
+def effects_pump(services: Services) -> EffectsPump:
+    """The effects pump of `services` (one per services, so it keeps its place in the stream)."""
+    pump: EffectsPump | None = getattr(services, "_effects_pump", None)
+    if pump is None:
+        pump = EffectsPump(services)
+        services._effects_pump = pump  # type: ignore[attr-defined]
+    return pump
+
+
+class EffectsTestClient(TestClient):
+    """A TestClient that, before and after each request, plays the stream event source of the
+    effects function: what a status change causes elsewhere has happened when the response is
+    read, as it has within a moment when deployed."""
+
+    def __init__(self, app: Any, services: Services, pump: bool = True) -> None:
+        super().__init__(app)
+        self._services = services
+        self._held = not pump
+
+    def request(self, *args: Any, **kwargs: Any) -> httpx.Response:  # type: ignore[override]
+        if not self._held:  # what a test changed through the services directly, first
+            effects_pump(self._services).pump()
+        response = super().request(*args, **kwargs)
+        if not self._held:
+            effects_pump(self._services).pump()
+        return response
+
+    @contextmanager
+    def effects_held(self) -> Iterator[None]:
+        """Requests made inside the block leave their effects pending (a test then sees the
+        moment between a change and its effects, and delivers them itself)."""
+        held, self._held = self._held, True
+        try:
+            yield
+        finally:
+            self._held = held
+
+
+def api_client(services: Services, clock: FrozenClock, *, pump_effects: bool = True) -> ApiClient:
+    """The API on `services` with a project and a `*` key; `pump_effects` False leaves the effects
+    of every change to another event source (a test's own worker process)."""
+    client = ApiClient(
+        EffectsTestClient(create_app(lambda: services), services, pump_effects), services, clock
+    )
     client.project_id, client.key = client.new_project()
     return client
 
@@ -150,7 +193,7 @@ def moto_api() -> Iterator[ApiClient]:
             env.setenv(name, value)
         env.delenv("AWS_PROFILE", raising=False)
         with mock_aws():
-            dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+            dynamodb = boto3.client("dynamodb", region_name="us-east-1", config=MOTO_CLIENT_CONFIG)
             sqs = boto3.client("sqs", region_name="us-east-1")
             clock = FrozenClock()
             yield api_client(make_services(dynamodb, sqs, clock), clock)

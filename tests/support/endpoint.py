@@ -220,6 +220,11 @@ class JobEndpoint:
         with self._state.lock:
             return self._state.max_in_flight
 
+    def reset_in_flight(self) -> None:
+        """Starts counting `max_in_flight` afresh (for a second phase of a test)."""
+        with self._state.lock:
+            self._state.max_in_flight = self._state.in_flight
+
     def wait_for_requests(self, count: int, timeout: float = 5.0) -> list[Request]:
         """Blocks until `count` requests arrived (or `timeout`); returns those seen."""
         deadline = time.monotonic() + timeout

@@ -25,12 +25,13 @@ from typing import Any
 
 from straitruns.adapters.clock import FrozenClock
 from straitruns.adapters.run_queue import RunMessage, RunQueue, parse_message
+from straitruns.adapters.store import keys
 from straitruns.adapters.store.engine import slot_counter
+from straitruns.domain import transitions
 from straitruns.domain.models import Run
-from straitruns.domain.statuses import RunStatus
 from straitruns.settings import Settings
 from straitruns.wiring import Services, build_services
-from tests.support.app import ADMIN_SECRET, TABLE_NAME, ApiClient, provision
+from tests.support.app import ADMIN_SECRET, TABLE_NAME, ApiClient, effects_pump, provision
 
 RUN_TOKEN_SECRET = "test-run-token-secret-0123456789abcdef-xyz"
 PUBLIC_URL = "http://strait.test:8080"
@@ -97,12 +98,20 @@ class Engine:
         return Delivery(parsed.run_id, parsed.generation, parsed.dead_letter, outcome)
 
     def deliver(self, wait_secs: int = 0) -> list[Delivery]:
-        """One batch: the messages visible now, each dispatched."""
-        return [self.handle(message) for message in self.receive(wait_secs=wait_secs)]
+        """One batch: the messages visible now, each dispatched (then the effects they caused)."""
+        delivered = [self.handle(message) for message in self.receive(wait_secs=wait_secs)]
+        self.effects()
+        return delivered
+
+    def effects(self) -> int:
+        """The stream event source of the effects function: delivers every pending change."""
+        return effects_pump(self.services).pump()
 
     def drain(self, max_batches: int = 50) -> list[Delivery]:
-        """Dispatches until no message is visible (messages sent meanwhile included)."""
+        """Dispatches until no message is visible (messages sent meanwhile included), with the
+        effects of every change made on the way."""
         deliveries: list[Delivery] = []
+        self.effects()
         for _ in range(max_batches):
             batch = self.deliver()
             if not batch:
@@ -155,7 +164,9 @@ class Engine:
     # EventBridge -> scheduler -----------------------------------------------------------------
 
     def tick(self) -> dict[str, int]:
-        return self.services.scheduler.tick()
+        done = self.services.scheduler.tick()
+        self.effects()
+        return done
 
     # Reading the run --------------------------------------------------------------------------
 
@@ -188,20 +199,32 @@ class Engine:
         run = self.run(run_id)
         job = services.jobs_store.get(run.job_id)
         assert job is not None
-        claimed = services.state.change(
-            run,
-            RunStatus.DEQUEUED,
-            "dequeued",
-            generation=run.generation + 1,
-            ever_claimed=True,
-            claimed_at=services.clock.now(),
-            next_retry_at=None,
+        if job.max_concurrency and not run.slots:
+            run = self._take_slot(run, slot_counter(job.id), job.max_concurrency)
+        return services.state.apply(run, transitions.claimed(run, services.clock.now()))
+
+    def _take_slot(self, run: Run, counter: str, maximum: int) -> Run:
+        """A slot of `counter` reserved for the queued run, as a drain of its queue reserves it."""
+        table = self.services.table
+        table.transact(
+            [
+                table.update_action(
+                    counter,
+                    "SLOTS",
+                    "ADD active :one",
+                    condition="attribute_not_exists(active) OR active < :max",
+                    values={":one": 1, ":max": maximum},
+                ),
+                table.update_action(
+                    keys.run_pk(run.id),
+                    keys.STATE_SK,
+                    "SET slots = :slots",
+                    condition="attribute_not_exists(slots)",
+                    values={":slots": [counter]},
+                ),
+            ]
         )
-        if job.max_concurrency:
-            counters = [(slot_counter(job.id), job.max_concurrency)]
-            assert services.engine.acquire_slots(claimed, counters), "no free concurrency slot"
-            claimed = self.run(run_id)
-        return claimed
+        return self.run(run.id)
 
     def start_attempt(self, run_id: str) -> Run:
         """Claims a queued run and moves it to `executing` with its attempt's deadline, as the
@@ -212,14 +235,7 @@ class Engine:
         assert job is not None
         now = self.services.clock.now()
         timeout = claimed.timeout_secs_override or job.timeout_secs
-        return self.services.state.change(
-            claimed,
-            RunStatus.EXECUTING,
-            "executing",
-            started_at=now,
-            heartbeat_at=now,
-            timeout_at=now + timedelta(seconds=timeout),
-        )
+        return self.services.state.apply(claimed, transitions.started(now, now + timedelta(seconds=timeout)))
 
 
 class SentMessages:
@@ -295,8 +311,9 @@ def run_workers(
 ) -> list[Delivery]:
     """`workers` threads dispatch from the run queue at once, one message per receive (concurrent
     Lambda invocations of an SQS event source with batch size 1) until `done()` holds (polled every
-    50 ms by the caller's thread). Returns every delivery. Raises the first worker error, or
-    AssertionError on timeout."""
+    50 ms by the caller's thread, which also plays the effects function's stream event source, so a
+    freed concurrency slot reaches the next waiting run). Returns every delivery. Raises the first
+    worker error, or AssertionError on timeout."""
     stop = threading.Event()
     deliveries: list[Delivery] = []
     errors: list[BaseException] = []
@@ -318,6 +335,7 @@ def run_workers(
         while not stop.is_set() and not done():
             if time.monotonic() > deadline:
                 raise AssertionError(f"not done after {timeout_secs} s; deliveries so far: {deliveries}")
+            engine.effects()
             time.sleep(0.05)
     finally:
         stop.set()

@@ -10,14 +10,17 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
+from straitruns.local.http_protocol import JsonErrorH11Protocol
 from straitruns.local.processes import free_port
 
 
 @contextmanager
 def serve(app: FastAPI) -> Iterator[str]:
-    """Serves `app` with uvicorn on a free loopback port in a thread; yields its base URL."""
+    """Serves `app` with uvicorn on a free loopback port in a thread, with the local stack's HTTP
+    protocol; yields its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http=JsonErrorH11Protocol)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -7,13 +7,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from straitruns.adapters.store.runs import NewRun
 from straitruns.domain.ids import IdKind
 from straitruns.domain.models import ErrorClass, Run, TriggeredBy
 from straitruns.domain.statuses import NON_TERMINAL, TERMINAL, RunStatus
 from straitruns.domain.timefmt import format_ts
 from straitruns.services.run_state import status_change_event, with_wake
 from straitruns.wiring import Services
-from tests.support.app import ApiClient
+from tests.support.app import ApiClient, effects_pump
 
 S = RunStatus
 _DISPATCHED = [S.DEQUEUED, S.EXECUTING]
@@ -61,13 +62,14 @@ def move(services: Services, run: Run, target: RunStatus) -> Run:
 
 
 def drive(services: Services, run_id: str, target: RunStatus) -> Run:
-    """Moves a just-created run to `target` along PATHS."""
+    """Moves a just-created run to `target` along PATHS (the effects of each change delivered)."""
     run = services.runs.get(run_id)
     assert run is not None, run_id
     for status in PATHS[target]:
         run = move(services, run, status)
     assert run.status == target
-    return run
+    effects_pump(services).pump()
+    return services.runs.get(run_id) or run
 
 
 def run_in_status(api: ApiClient, status: RunStatus, job: str = "steer", **trigger: Any) -> str:
@@ -98,3 +100,12 @@ def child_of(services: Services, parent: Run, status: RunStatus) -> Run:
     child = with_wake(child, now, services.policy)
     services.runs.create(child, status_change_event(services.ids, services.clock, child, None, "created", 1))
     return drive(services, child.id, status)
+
+
+def seed_runs(services: Services, runs: list[Run], payload_paths: tuple[str, ...] = ()) -> None:
+    """Stores runs as a trigger stores them (definition, state holding the creation event, index
+    items, `payload_paths` their job's indexed payload paths), in batch writes: moto copies the
+    whole table on every transaction, so seeding thousands of runs through the API would take
+    minutes there."""
+    new_runs = [NewRun(run, services.state.creation_events(run), payload_paths=payload_paths) for run in runs]
+    services.runs.create_many(new_runs)

@@ -122,10 +122,11 @@ def sdk_chunk(
 
 def take_number(services: Services, run_id: str, counter: str = "seq") -> int:
     """Takes the next event (or chunk: `chunk_seq`) number without writing it: a writer that is
-    slow, or that failed."""
+    slow, or that failed. Event numbers are the run's state item's, chunk numbers its LIVE item's."""
+    sort_key = keys.STATE_SK if counter == "seq" else keys.LIVE_SK
     response = services.table.client.update_item(
         TableName=services.table.name,
-        Key={"pk": {"S": keys.run_pk(run_id)}, "sk": {"S": keys.LIVE_SK}},
+        Key={"pk": {"S": keys.run_pk(run_id)}, "sk": {"S": sort_key}},
         UpdateExpression="ADD #c :one",
         ExpressionAttributeNames={"#c": counter},
         ExpressionAttributeValues={":one": {"N": "1"}},

@@ -14,6 +14,7 @@ from straitruns.local.event_sources import (
     LocalLambdaContext,
     SchedulerTimer,
     dispatcher_event_source,
+    effects_event_source,
     schedule_event_source,
     scheduled_event,
     scheduler_event_source,
@@ -206,5 +207,5 @@ def test_the_dev_runner_refuses_a_scheduler_interval_that_is_not_positive(
         local_settings({"STRAIT_SCHEDULER_INTERVAL_SECS": interval}, tmp_path)
 
 
-def test_the_dev_runner_plays_both_event_sources() -> None:
-    assert (dispatcher_event_source, scheduler_event_source) == BACKGROUND_WORKERS
+def test_the_dev_runner_plays_every_event_source() -> None:
+    assert (dispatcher_event_source, scheduler_event_source, effects_event_source) == BACKGROUND_WORKERS

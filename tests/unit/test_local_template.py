@@ -1,5 +1,6 @@
 """template.yaml is read as the single source of truth for the table, its indexes and the queues."""
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -7,11 +8,14 @@ import pytest
 
 from straitruns.local.template import (
     SQS_DEFAULT_VISIBILITY_TIMEOUT,
+    STREAM_DEFAULT_BATCH_SIZE,
+    STREAM_INFINITE_RETRIES,
     AttributeDefinition,
     GlobalSecondaryIndex,
     KeyElement,
     Projection,
     TemplateError,
+    dynamodb_stream_event_source,
     load_template,
     parse_template,
     queue_specs,
@@ -211,3 +215,128 @@ def test_redrive_target_that_is_not_a_queue_of_the_template_is_a_template_error(
 
     with pytest.raises(TemplateError, match="deadLetterTargetArn"):
         queue_specs(parse_template(text), "Work")
+
+
+# --- the table's stream and the effects function's event source ------------------------------------
+
+STREAM_TEMPLATE = """
+Resources:
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
+      KeySchema: [{AttributeName: pk, KeyType: HASH}]
+      StreamSpecification: {StreamViewType: NEW_AND_OLD_IMAGES}
+  Failures:
+    Type: AWS::SQS::Queue
+  Reader:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Changes:
+          Type: DynamoDB
+          Properties:
+            Stream: !GetAtt Table.StreamArn
+            StartingPosition: LATEST
+"""
+
+
+def _reader_event(text: str, **properties: Any) -> dict[str, Any]:
+    parsed = parse_template(text)
+    parsed["Resources"]["Reader"]["Properties"]["Events"]["Changes"]["Properties"].update(properties)
+    return parsed
+
+
+def test_table_spec_carries_the_stream_view_type(template: dict[str, Any]) -> None:
+    declared = template["Resources"]["RunsTable"]["Properties"]["StreamSpecification"]
+
+    assert table_spec(template).stream_view_type == declared["StreamViewType"]
+    assert table_spec(parse_template(SMALL_TEMPLATE), "Table").stream_view_type is None
+
+
+def test_effects_event_source_is_the_templates_dynamodb_event(template: dict[str, Any]) -> None:
+    declared = template["Resources"]["EffectsFunction"]["Properties"]["Events"]["RunChanges"]["Properties"]
+
+    source = dynamodb_stream_event_source(template, "EffectsFunction")
+
+    assert (source.event_id, source.table_logical_id) == ("RunChanges", "RunsTable")
+    assert source.batch_size == declared["BatchSize"]
+    assert source.starting_position == declared["StartingPosition"]
+    assert source.bisect_batch_on_function_error is declared["BisectBatchOnFunctionError"]
+    assert source.maximum_retry_attempts == declared["MaximumRetryAttempts"]
+    assert source.report_batch_item_failures is True
+    assert [json.dumps(p.pattern) for p in source.filter_patterns] == [
+        json.dumps(json.loads(f["Pattern"])) for f in declared["FilterCriteria"]["Filters"]
+    ]
+    assert source.on_failure_queue_logical_id == "EffectsFailureQueue"
+    assert (source.function.name, source.function.timeout_secs) == ("strait-runs-EffectsFunction", 60)
+
+
+def test_a_dynamodb_event_that_sets_little_gets_lambdas_defaults() -> None:
+    source = dynamodb_stream_event_source(parse_template(STREAM_TEMPLATE), "Reader", name_prefix="t")
+
+    assert source.batch_size == STREAM_DEFAULT_BATCH_SIZE
+    assert source.maximum_retry_attempts == STREAM_INFINITE_RETRIES
+    assert source.starting_position == "LATEST"
+    assert (source.bisect_batch_on_function_error, source.report_batch_item_failures) == (False, False)
+    assert (source.filter_patterns, source.on_failure_queue_logical_id) == ((), None)
+
+
+def test_numbers_and_booleans_written_as_strings_are_read() -> None:
+    text = _reader_event(
+        STREAM_TEMPLATE, BatchSize="7", MaximumRetryAttempts="-1", BisectBatchOnFunctionError="true"
+    )
+
+    source = dynamodb_stream_event_source(text, "Reader")
+
+    assert (source.batch_size, source.maximum_retry_attempts) == (7, -1)
+    assert source.bisect_batch_on_function_error is True
+
+
+@pytest.mark.parametrize(
+    ("properties", "message"),
+    [
+        ({"BatchSize": 0}, "BatchSize must be 1..10000"),
+        ({"BatchSize": 10_001}, "BatchSize must be 1..10000"),
+        ({"MaximumRetryAttempts": -2}, "MaximumRetryAttempts must be -1..10000"),
+        ({"StartingPosition": "AT_TIMESTAMP"}, "StartingPosition"),
+        ({"Stream": "arn:aws:dynamodb:us-east-1:1:table/x/stream/y"}, "Stream must be !GetAtt"),
+        ({"FilterCriteria": {"Filters": [{"Pattern": "{nope"}]}}, r"Filters\[0\]\.Pattern"),
+        ({"FilterCriteria": {"Filters": [{"Pattern": '{"a": [{"wildcard": "*"}]}'}]}}, "unknown matcher"),
+        ({"ParallelizationFactor": 2}, "does not play"),
+        ({"TumblingWindowInSeconds": 60}, "does not play"),
+        ({"Enabled": False}, "does not play"),
+        (
+            {"DestinationConfig": {"OnFailure": {"Type": "SNS", "Destination": "arn:aws:sns:x"}}},
+            "only an SQS destination",
+        ),
+        (
+            {"DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": ["Table", "Arn"]}}}},
+            "expected 'AWS::SQS::Queue'",
+        ),
+    ],
+)
+def test_a_dynamodb_event_the_local_source_cannot_play_is_a_template_error(
+    properties: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(TemplateError, match=message):
+        dynamodb_stream_event_source(_reader_event(STREAM_TEMPLATE, **properties), "Reader")
+
+
+def test_a_function_without_a_dynamodb_event_is_a_template_error(template: dict[str, Any]) -> None:
+    with pytest.raises(TemplateError, match="DispatcherFunction has no DynamoDB event"):
+        dynamodb_stream_event_source(template, "DispatcherFunction")
+
+
+def test_queue_specs_include_the_effects_failure_queue(template: dict[str, Any]) -> None:
+    declared = template["Resources"]["EffectsFailureQueue"]["Properties"]
+
+    failures = queue_specs(template).effects_failure_queue
+
+    assert failures is not None
+    assert failures.logical_id == "EffectsFailureQueue"
+    assert failures.message_retention_period == declared["MessageRetentionPeriod"]
+
+
+def test_queue_specs_of_a_template_without_effects_function_have_no_failure_queue() -> None:
+    assert queue_specs(parse_template(SMALL_TEMPLATE), "Work").effects_failure_queue is None

@@ -21,7 +21,12 @@ from straitruns.settings import Settings
 REPO = Path(__file__).resolve().parents[2]
 FUNCTION_TYPE = "AWS::Serverless::Function"
 # The straitruns.entry factory each kind of function's app.py calls, by the type of its events.
-HANDLER_OF_EVENT_TYPE = {"Api": "http_handler", "SQS": "sqs_dispatch_handler", "Schedule": "schedule_handler"}
+HANDLER_OF_EVENT_TYPE = {
+    "Api": "http_handler",
+    "SQS": "sqs_dispatch_handler",
+    "Schedule": "schedule_handler",
+    "DynamoDB": "stream_effects_handler",
+}
 # A function behind a streaming API (its routes in the API's OpenAPI DefinitionBody) serves its group's
 # ASGI app with uvicorn (run.sh) under the Lambda Web Adapter (docs/streams.md).
 STREAM_APP_FACTORY = "asgi_app"

@@ -108,3 +108,40 @@ def schedule_handler(
         return done
 
     return handler
+
+
+def stream_effects_handler(
+    services: ServicesFactory = shared_services,
+) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The effects function's DynamoDB Streams handler (the outbox, docs/engine.md#effects): each
+    record is a run state item written with the effects it calls for (`fx`); records that fail are
+    reported as batch item failures (by sequence number), so the event source retries from them.
+
+    `services` is where the handler finds the effects service: the environment's (deployed), or the
+    local dev runner's, which plays the stream event source against DynamoDB Local's stream.
+    """
+    from aws_lambda_powertools import Logger
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+
+    logger = Logger(service="strait-runs")
+    processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+    from straitruns.adapters.store.run_codec import change_record
+
+    def record_handler(record: DynamoDBRecord) -> str:
+        change = change_record((record.raw_event.get("dynamodb") or {}).get("NewImage") or {})
+        if change is None:
+            return "no effect"
+        done = services().effects.apply(change)
+        logger.info("effects", run_id=change.run_id, status=change.status.value, effects=done)
+        return ",".join(done)
+
+    @logger.inject_lambda_context(clear_state=True)
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        result = process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+        return dict(result)
+
+    return handler

@@ -40,6 +40,9 @@ class Settings(BaseModel):
     heartbeat_lost_secs: int = 60
     heartbeat_interval_secs: float = 10.0
     list_read_budget: int = Field(default=1000, ge=1)
+    # Write shards of the busy index partitions (project, project+status, job): raise it for a
+    # project with more than a few hundred runs per second; never lower it (docs/data-model.md).
+    index_shards: int = Field(default=1, ge=1, le=64)
     machine_presets: tuple[str, ...] = tuple(DEFAULT_PRESETS.split(","))
     # Runs bulk-cancel-all cancels at once (threads); 1 where the store is not thread-safe (moto).
     bulk_workers: int = Field(default=1, ge=1, le=32)

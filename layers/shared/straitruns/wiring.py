@@ -10,6 +10,7 @@ from straitruns.adapters.run_queue import RunQueue
 from straitruns.adapters.secrets import admin_secret, run_token_secret
 from straitruns.adapters.store.access import AccessStore
 from straitruns.adapters.store.annotations import AnnotationStore
+from straitruns.adapters.store.concurrency import ConcurrencyStore
 from straitruns.adapters.store.dependencies import DependencyStore
 from straitruns.adapters.store.engine import EngineStore
 from straitruns.adapters.store.jobs import JobStore
@@ -27,9 +28,11 @@ from straitruns.services.access import AccessService
 from straitruns.services.attempts import Attempts
 from straitruns.services.bulk import BulkLimits, BulkOperations
 from straitruns.services.cancellation import Cancellation
+from straitruns.services.concurrency import ConcurrencyQueues
 from straitruns.services.dead_letters import DeadLetters
 from straitruns.services.dependencies import DependencyGate, DependencyService
 from straitruns.services.dispatcher import DispatchConfig, Dispatcher
+from straitruns.services.effects import EffectsService
 from straitruns.services.event_log import EventLog
 from straitruns.services.in_run import InRunPlane
 from straitruns.services.jobs import JobService
@@ -76,6 +79,8 @@ class Services:
     cancellation: Cancellation
     steering: RunSteering
     bulk: BulkOperations
+    concurrency: ConcurrencyQueues
+    effects: EffectsService
 
 
 def aws_clients(settings: Settings) -> tuple[Any, Any]:
@@ -88,6 +93,22 @@ def aws_clients(settings: Settings) -> tuple[Any, Any]:
     dynamodb = session.client("dynamodb", endpoint_url=settings.dynamodb_endpoint_url, config=config)
     sqs = session.client("sqs", endpoint_url=settings.sqs_endpoint_url, config=config)
     return dynamodb, sqs
+
+
+def streams_client(settings: Settings) -> Any:
+    """A DynamoDB Streams client for the configured endpoint (account-based endpoints off: moto's
+    streams answer only on the regional one)."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 4},
+        connect_timeout=5,
+        read_timeout=30,
+        account_id_endpoint_mode="disabled",
+    )
+    session = boto3.session.Session(region_name=settings.region)
+    return session.client("dynamodbstreams", endpoint_url=settings.dynamodb_endpoint_url, config=config)
 
 
 def build_services(
@@ -105,7 +126,7 @@ def build_services(
     clock = clock or SystemClock()
     ids = ids or UlidFactory(clock)
     table = DynamoTable(dynamodb_client, settings.table_name)
-    runs = RunStore(table)
+    runs = RunStore(table, settings.index_shards)
     jobs_store = JobStore(table)
     queue = RunQueue(sqs_client, settings.run_queue_url)
     engine = EngineStore(table)
@@ -115,16 +136,35 @@ def build_services(
     state = RunStateMachine(runs, engine, clock, ids, policy)
     dead_letter_queue = RunQueue(sqs_client, settings.dead_letter_queue_url)
     dead_letters = DeadLetters(state, queue, dead_letter_queue, clock)
-    state.listeners.append(dead_letters.on_change)
+    concurrency = ConcurrencyQueues(ConcurrencyStore(table), runs, queue)
     dependency_store = DependencyStore(table)
     dependency_gate = DependencyGate(dependency_store, runs, state, queue, clock, policy)
-    state.listeners.append(dependency_gate.on_change)
     jobs = JobService(
-        jobs_store, runs, state, queue, clock, ids, settings.allow_private_endpoints, engine, policy
+        jobs_store,
+        runs,
+        state,
+        queue,
+        clock,
+        ids,
+        settings.allow_private_endpoints,
+        engine,
+        policy,
+        concurrency,
     )
-    queries = RunQueries(runs, settings.list_read_budget)
+    queries = RunQueries(runs, settings.list_read_budget, jobs_store)
     attempts = Attempts(state, queue, clock)
-    triggers = TriggerService(jobs_store, runs, queue, clock, ids, policy, dependency_gate)
+    triggers = TriggerService(
+        jobs_store,
+        runs,
+        queue,
+        clock,
+        ids,
+        policy,
+        dependency_gate,
+        state,
+        concurrency,
+        settings.bulk_workers,
+    )
     cancellation = Cancellation(runs, state, engine, clock)
     telemetry_store = TelemetryStore(table)
     signer = TokenSigner(lambda: run_token_secret(settings))
@@ -133,7 +173,6 @@ def build_services(
         runs,
         jobs_store,
         state,
-        engine,
         queue,
         dead_letters,
         triggers,
@@ -145,8 +184,7 @@ def build_services(
     )
     event_log = EventLog(telemetry_store, clock)
     run_telemetry = RunTelemetry(queries, telemetry_store, event_log, settings.list_read_budget)
-    family = RunFamily(runs, RunFamilyStore(table), jobs_store, engine, triggers, state, queue, clock, policy)
-    state.listeners.append(family.on_change)
+    family = RunFamily(runs, RunFamilyStore(table), jobs_store, triggers, state, queue, clock, policy)
     run_tokens = RunTokenGuard(signer, runs, clock)
     in_run = InRunPlane(
         run_tokens, telemetry_store, run_telemetry, AnnotationStore(table), engine, state, family, clock, ids
@@ -159,12 +197,16 @@ def build_services(
         queue,
         dead_letters,
         attempts,
+        concurrency,
         HttpExecutor(settings.allow_private_endpoints),
         signer,
         clock,
         ids,
         DispatchConfig(settings.public_url, settings.heartbeat_interval_secs),
         checkpoints=telemetry_store,
+    )
+    effects = EffectsService(
+        runs, jobs_store, dependency_gate, family, cancellation, dead_letters, concurrency
     )
     return Services(
         settings=settings,
@@ -185,7 +227,17 @@ def build_services(
         attempts=attempts,
         dispatcher=dispatcher,
         scheduler=Scheduler(
-            runs, engine, jobs_store, state, attempts, queue, clock, policy, dead_letters, cancellation
+            runs,
+            engine,
+            jobs_store,
+            state,
+            attempts,
+            queue,
+            clock,
+            policy,
+            dead_letters,
+            cancellation,
+            concurrency,
         ),
         dependency_gate=dependency_gate,
         dependencies=DependencyService(dependency_store, dependency_gate, jobs, queries, clock, ids),
@@ -199,6 +251,8 @@ def build_services(
         bulk=BulkOperations(
             runs, jobs_store, steering, cancellation, dead_letters, BulkLimits(workers=settings.bulk_workers)
         ),
+        concurrency=concurrency,
+        effects=effects,
     )
 
 

@@ -2,11 +2,12 @@
 timeout, the response body read up to the result limit, and the phases of the call timed."""
 
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -76,16 +77,34 @@ class HttpExecutor:
         self.allow_private = allow_private
         self.resolver = resolver
         self.client = httpx.Client(follow_redirects=False, headers={"User-Agent": "strait-runs"})
+        # The address check_url approved, per dispatching thread, for the call that follows it.
+        self._approved = threading.local()
 
     def check_url(self, url: str) -> None:
-        """Raises EndpointRefused when the URL's host resolves to a refused address."""
+        """Raises EndpointRefused when the URL's host resolves to a refused address. Otherwise the
+        next `call` of this URL on this thread connects to the address checked here (DNS
+        rebinding: the host is resolved once, and never again between the check and the call)."""
+        self._approved.pin = (url, self._checked_address(url))
+
+    def _checked_address(self, url: str) -> str | None:
+        """The address to connect to (None: let the client resolve, when private endpoints are
+        allowed and nothing is refused anyway). Raises EndpointRefused."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise EndpointRefused("endpoint URL must be http(s) with a host")
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        reason = refusal(self.resolver(parts.hostname, port), self.allow_private)
+        addresses = self.resolver(parts.hostname, port)
+        reason = refusal(addresses, self.allow_private)
         if reason:
             raise EndpointRefused(reason)
+        return None if self.allow_private else addresses[0]
+
+    def _pinned(self, url: str) -> str | None:
+        pin = getattr(self._approved, "pin", None)
+        self._approved.pin = None
+        if pin is not None and pin[0] == url:
+            return str(pin[1]) if pin[1] is not None else None
+        return self._checked_address(url)
 
     def call(self, url: str, body: bytes, headers: dict[str, str], timeout_secs: float) -> CallResult:
         """POSTs `body` to `url`. Never raises for the endpoint's behaviour: errors, timeouts and
@@ -94,13 +113,20 @@ class HttpExecutor:
         deadline = time.monotonic() + timeout_secs
         request_headers = {"Content-Type": "application/json", **headers}
         try:
+            address = self._pinned(url)
+        except EndpointRefused as exc:
+            return CallResult(HttpOutcome(error=f"endpoint refused: {exc}"[:500]))
+        target, extensions = _connect_to(url, address)
+        if address is not None:
+            request_headers.setdefault("Host", urlsplit(url).netloc.rpartition("@")[2])
+        try:
             with self.client.stream(
                 "POST",
-                url,
+                target,
                 content=body,
                 headers=request_headers,
                 timeout=httpx.Timeout(timeout_secs),
-                extensions={"trace": trace},
+                extensions={"trace": trace, **extensions},
             ) as response:
                 first_byte = time.perf_counter()
                 content, too_large, timed_out = _read_body(response, deadline)
@@ -119,6 +145,18 @@ class HttpExecutor:
             failure = HttpOutcome(error=f"{type(exc).__name__}: {exc}"[:500])
             return CallResult(failure, _timings(trace, None, None))
         return CallResult(outcome, _timings(trace, first_byte, read_done))
+
+
+def _connect_to(url: str, address: str | None) -> tuple[str, dict[str, Any]]:
+    """The URL to request so the connection goes to `address` (the checked one), and the request
+    extensions that keep TLS on the real host name (SNI and certificate check)."""
+    if address is None:
+        return url, {}
+    parts = urlsplit(url)
+    host = f"[{address}]" if ":" in address else address
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+    return urlunsplit(parts._replace(netloc=netloc)), extensions
 
 
 def _read_body(response: httpx.Response, deadline: float) -> tuple[bytes, bool, bool]:

@@ -7,6 +7,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from straitruns.domain.errors import Unavailable
+from straitruns.domain.models import Run
 
 # SQS accepts message delays up to 15 minutes; longer ones are the scheduler's.
 MAX_DELAY_SECS = 900
@@ -25,9 +26,20 @@ class RunMessage:
     # Set on the message that parks a dead-lettered run on the dead-letter queue; a redrive
     # brings it back to the run queue with the mark, and the dispatcher replays the run.
     dead_letter: bool = False
+    # The run's job, so the dispatcher reads the run and its job in one request (absent in
+    # messages sent before it was added: the dispatcher then reads the job after the run).
+    job_id: str | None = None
 
     def body(self) -> str:
-        return json.dumps({"run_id": self.run_id, "generation": self.generation})
+        body: dict[str, object] = {"run_id": self.run_id, "generation": self.generation}
+        if self.job_id:
+            body["job_id"] = self.job_id
+        return json.dumps(body)
+
+
+def run_message(run: Run, delay_secs: int = 0, *, dead_letter: bool = False) -> RunMessage:
+    """The message that hands `run` (at its current generation) to the dispatcher."""
+    return RunMessage(run.id, run.generation, delay_secs, dead_letter=dead_letter, job_id=run.job_id)
 
 
 def parse_message(body: str, attributes: dict[str, Any] | None = None) -> RunMessage:
@@ -40,7 +52,13 @@ def parse_message(body: str, attributes: dict[str, Any] | None = None) -> RunMes
         raise ValueError("not a run message")
     marks = attributes or {}
     dead_letter = DEAD_LETTER_MARK in marks
-    return RunMessage(data["run_id"], generation, dead_letter=dead_letter)
+    job_id = data.get("job_id")
+    return RunMessage(
+        data["run_id"],
+        generation,
+        dead_letter=dead_letter,
+        job_id=job_id if isinstance(job_id, str) else None,
+    )
 
 
 class RunQueue:
@@ -70,6 +88,11 @@ class RunQueue:
                 continue
             failed.extend(chunk[int(entry["Id"])].run_id for entry in response.get("Failed", []))
         return failed
+
+    def probe(self) -> None:
+        """Reads the queue's attributes (the health check). Raises what SQS raises when the queue
+        cannot be reached."""
+        self.client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
 
     def send_one(self, message: RunMessage) -> None:
         """Sends one message. Raises Unavailable when SQS refuses it."""

@@ -9,13 +9,16 @@ from pydantic import BaseModel
 
 from straitruns.api.errors import install_error_handlers
 from straitruns.api.middleware import RequestContextMiddleware
+from straitruns.domain import limits
+from straitruns.domain.models import TriggeredBy
+from straitruns.domain.statuses import RunStatus
 from straitruns.wiring import Services
 
 # Which routers each Lambda function serves (template.yaml declares the same groups).
 GROUPS: dict[str, tuple[str, ...]] = {
     "runs_query": ("runs_query", "run_dependencies", "sse_tokens"),
     "runs_stream": ("runs_stream",),
-    "jobs": ("projects", "jobs", "dependencies"),
+    "jobs": ("projects", "jobs", "dependencies", "health"),
     "runs_control": ("runs_control",),
     "runs_bulk": ("runs_bulk",),
     "runs_telemetry": ("runs_telemetry",),
@@ -45,6 +48,7 @@ def _body_models() -> list[type[BaseModel]]:
         bulk.BulkCancelAll,
         bulk.BulkDlqReplay,
         CreateDependency,
+        commands.NoFields,
         commands.CreateProject,
         commands.CreateApiKey,
         commands.CreateJob,
@@ -94,7 +98,49 @@ def _install_openapi(app: FastAPI, *, full: bool) -> None:
             model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(model_schema.pop("$defs", {}))
             components[model.__name__] = model_schema
+        _declare_query_rules(schema)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+# Query values arrive as text and are parsed by the routes (so a bad one is 400, spec 1.2); the
+# document says what they accept, so a client generator and a fuzzer agree with the server.
+_REQUIRED_PROJECT = {("get", "/v1/runs"), ("get", "/v1/runs/dlq"), ("post", "/v1/runs/bulk-cancel-all")}
+
+
+def _limit_maximum(path: str) -> int:
+    if path in ("/v1/runs", "/v1/runs/dlq"):
+        return limits.RUN_LIST_MAX_LIMIT
+    if path.startswith("/v1/runs/{runID}/"):
+        return limits.SUB_LIST_MAX_LIMIT
+    return 100  # jobs, projects, API keys
+
+
+def _query_schema(name: str, path: str) -> dict[str, Any] | None:
+    digits = {"type": "string", "pattern": "^[0-9]{1,18}$"}
+    schemas: dict[str, dict[str, Any]] = {
+        "limit": {"type": "integer", "minimum": 1, "maximum": _limit_maximum(path)},
+        "status": {"type": "string", "enum": [status.value for status in RunStatus]},
+        "triggered_by": {"type": "string", "enum": [value.value for value in TriggeredBy]},
+        "last_event_id": digits,
+        "from_checkpoint": {"type": "integer", "minimum": 1, "maximum": 10**18 - 1},
+        "created_after": {"type": "string", "format": "date-time"},
+        "created_before": {"type": "string", "format": "date-time"},
+    }
+    return schemas.get(name)
+
+
+def _declare_query_rules(schema: dict[str, Any]) -> None:
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") != "query":
+                    continue
+                rule = _query_schema(parameter["name"], path)
+                if rule is not None:
+                    parameter["schema"] = rule
+                if parameter["name"] == "project_id" and (method, path) in _REQUIRED_PROJECT:
+                    parameter["required"] = True
+                    parameter["schema"] = {"type": "string", "pattern": "^proj_[0-9A-HJKMNP-TV-Z]{26}$"}

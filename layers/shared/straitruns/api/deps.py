@@ -7,7 +7,7 @@ from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from straitruns.domain.auth import Principal, Scope
-from straitruns.domain.errors import Forbidden
+from straitruns.domain.errors import Forbidden, ValidationFailed
 from straitruns.wiring import Services
 
 _bearer = HTTPBearer(auto_error=False, description="An API key (`strait_...`) or the admin secret.")
@@ -47,6 +47,21 @@ def requires(scope: Scope) -> Callable[[Principal], Principal]:
 def requested_project(request: Request) -> str | None:
     """The project named by `?project_id=` or the `X-Project-Id` header."""
     return request.query_params.get("project_id") or request.headers.get("x-project-id")
+
+
+def utf8_header(request: Request, name: str) -> str | None:
+    """A header's value read as UTF-8 (HTTP hands over bytes; Starlette reads them as Latin-1, which
+    would make `Idempotency-Key: café` another key than `"café"` in a body). Raises ValidationFailed
+    for bytes that are not UTF-8."""
+    value = request.headers.get(name)
+    if value is None or value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise ValidationFailed(
+            f"the {name} header is not UTF-8", [{"field": name, "error": "not UTF-8"}]
+        ) from None
 
 
 RunsReader = Annotated[Principal, Depends(requires(Scope.RUNS_READ))]

@@ -7,6 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from straitruns.api.responses import JsonTextResponse
 from straitruns.domain import errors
@@ -37,6 +38,7 @@ STATUS_OF: dict[type[errors.DomainError], int] = {
     errors.Conflict: 409,
     errors.Gone: 410,
     errors.PayloadTooLarge: 413,
+    errors.UnsupportedMediaType: 415,
     errors.ValidationFailed: 422,
     errors.Unavailable: 503,
 }
@@ -76,6 +78,24 @@ def validation_details(exc: ValidationError | RequestValidationError) -> list[di
     return details
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at the request's path (HEAD wherever GET is served)."""
+    methods: set[str] = set()
+    routes = list(request.app.router.routes)
+    while routes:
+        route = routes.pop()
+        included = getattr(route, "original_router", None)  # FastAPI wraps included routers (no prefix here)
+        if included is not None:
+            routes.extend(included.routes)
+            continue
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.DomainError)
     async def domain_error(request: Request, exc: errors.DomainError) -> JsonTextResponse:
@@ -96,7 +116,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JsonTextResponse:
         messages = {404: "route not found", 405: "method not allowed"}
         message = messages.get(exc.status_code) or str(exc.detail)
-        return error_response(request, exc.status_code, message, headers=dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+        return error_response(request, exc.status_code, message, headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, _exc: Exception) -> JsonTextResponse:

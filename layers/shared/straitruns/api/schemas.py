@@ -1,6 +1,6 @@
 """Response shapes for the OpenAPI document (the bodies themselves are built in views.py)."""
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -55,6 +55,7 @@ class RunOut(BaseModel):
     error_class: str | None
     replayed_from: str | None
     machine_preset: str | None
+    waiting_reason: str | None
     usage_totals: UsageTotals
 
 
@@ -87,6 +88,19 @@ class ProjectOut(BaseModel):
     id: str
     name: str
     created_at: str
+
+
+class MeOut(BaseModel):
+    kind: Literal["api_key", "admin"]
+    project_id: str | None
+    key_id: str | None
+    name: str | None
+    scopes: list[str]
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+    checks: dict[str, str]
 
 
 class ApiKeyOut(BaseModel):
@@ -129,11 +143,17 @@ class DependencyOut(BaseModel):
     created_at: str
 
 
+class DependencyStateOut(DependencyOut):
+    satisfied: bool
+    decided_by_run_id: str | None
+    decided_by_status: str | None
+
+
 class DependencyStatusOut(BaseModel):
     run_id: str
     job_id: str
     status: str
-    dependencies: list[DependencyOut]
+    dependencies: list[DependencyStateOut]
     dependencies_satisfied: bool
 
 
@@ -160,9 +180,20 @@ class BulkCancelAllOut(BulkCancelOut):
     descendants_canceled: int
 
 
+class SkippedRunOut(BaseModel):
+    id: str
+    reason: str
+
+
 class BulkDlqReplayOut(BaseModel):
     replayed: list[RunOut]
     count: int
+    skipped: list[SkippedRunOut]
+
+
+class BulkReplayVerboseOut(BaseModel):
+    runs: list[RunOut]
+    skipped: list[SkippedRunOut]
 
 
 class IdempotencyResetOut(BaseModel):

@@ -7,6 +7,7 @@ import simplejson
 
 from straitruns.domain.models import ApiKey, Batch, Event, Job, Project, Run
 from straitruns.domain.timefmt import format_ts
+from straitruns.services.access import Caller
 
 _RUN_FIELDS = [
     "id",
@@ -48,8 +49,11 @@ _RUN_FIELDS = [
     "error_class",
     "replayed_from",
     "machine_preset",
+    "waiting_reason",
     "usage_totals",
 ]
+# Job fields the store keeps for itself.
+_JOB_INTERNAL = frozenset({"upstream_count", "downstream_count", "indexed_payload_since"})
 
 
 def _plain(value: Any) -> Any:
@@ -77,11 +81,21 @@ def run_view_size(run: Run) -> int:
 
 
 def job_view(job: Job) -> dict[str, Any]:
-    return {name: _plain(value) for name, value in job}
+    return {name: _plain(value) for name, value in job if name not in _JOB_INTERNAL}
 
 
 def project_view(project: Project) -> dict[str, Any]:
     return {name: _plain(value) for name, value in project}
+
+
+def caller_view(caller: Caller) -> dict[str, Any]:
+    return {
+        "kind": caller.kind,
+        "project_id": caller.project_id,
+        "key_id": caller.key_id,
+        "name": caller.name,
+        "scopes": list(caller.scopes),
+    }
 
 
 def api_key_view(key: ApiKey, raw_key: str | None = None) -> dict[str, Any]:

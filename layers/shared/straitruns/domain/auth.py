@@ -24,6 +24,7 @@ class Principal:
     project_id: str | None
     scopes: frozenset[str] = field(default_factory=frozenset)
     key_id: str | None = None
+    key_name: str | None = None
 
     def has_scope(self, scope: Scope) -> bool:
         return self.is_admin or Scope.ALL in self.scopes or scope in self.scopes

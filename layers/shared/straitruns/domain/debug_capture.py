@@ -1,6 +1,7 @@
 """What debug mode records of an attempt (spec 5 item 19): the request and the response with secret
 headers redacted and bodies cut to fit an event, and the job configuration the attempt ran with."""
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -110,3 +111,13 @@ def _with_body(record: dict[str, Any], body: bytes) -> dict[str, Any]:
 
 def _first(*values: int | None) -> int | None:
     return next((value for value in values if value is not None), None)
+
+
+_SECRET_TEXT = re.compile(r"strait_[0-9a-f]{64}|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+
+
+def body_excerpt(body: bytes, limit: int) -> str:
+    """The first `limit` bytes of an answer as text, with API keys and tokens it echoes masked (a
+    failing endpoint often returns the request it got)."""
+    text = body[:limit].decode("utf-8", errors="ignore")
+    return _SECRET_TEXT.sub(REDACTED, text)

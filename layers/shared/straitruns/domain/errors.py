@@ -40,6 +40,10 @@ class PayloadTooLarge(DomainError):
     """413: a field (named in the message) is over its byte limit."""
 
 
+class UnsupportedMediaType(DomainError):
+    """415: a body that is not declared as JSON, or declared in an encoding the service does not read."""
+
+
 class ValidationFailed(DomainError):
     """422: well-formed input of the wrong shape or out of range."""
 
@@ -49,3 +53,18 @@ class Unavailable(DomainError):
     `retry_after_secs` (the Retry-After header)."""
 
     retry_after_secs = 1
+
+
+class TransitionRefused(Exception):
+    """A store write conditioned on a run's status and generation found the run moved on (another
+    actor won). `current_status` is the status found, when the store returned it."""
+
+    def __init__(self, run_id: str, current: dict[str, Any] | None = None) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
+        self.current_status = current.get("status") if current else None
+
+
+class RecordsExpired(Exception):
+    """The table's stream no longer holds the records asked for (it keeps them 24 hours), or
+    their shard is gone."""

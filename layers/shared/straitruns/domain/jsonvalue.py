@@ -1,12 +1,15 @@
 """Arbitrary JSON values (payload, result, state, ...): parsed without float rounding, checked,
 stored and returned as JSON text.
 
-Numbers that are not integers are parsed as `Decimal`, so every digit survives; integers stay `int`
-(Python ints are unbounded). `NaN` and `Infinity` are refused, as is nesting deeper than 64 levels.
+Numbers that are not integers are parsed as `JsonNumber` (a Decimal that writes back the text it
+was given), so every digit survives; integers stay `int`. `NaN`, `Infinity`, numbers a binary float
+cannot hold (`1e400`), numbers of more than 1,000 digits and nesting deeper than 64 levels are
+refused.
 """
 
 import decimal
 import hashlib
+import sys
 from decimal import Decimal
 from typing import Any
 
@@ -29,22 +32,68 @@ def _refuse_constant(name: str) -> Any:
     raise InvalidJsonValue(f"non-finite number {name} is not allowed")
 
 
-# Python refuses int() of more than 4,300 digits (and cannot print such an int back); Decimal keeps
-# those integers exact.
+# Stored values written before the digit bound may hold integers of more than 4,300 digits, which
+# Python's int() refuses: reading them back keeps them exact as Decimal.
 _INT_DIGITS_MAX = 4000
 # Canonical numbers (index keys) keep every digit and any exponent the parser accepted.
 _EXACT = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
+# A number with a fraction or an exponent beyond this magnitude is read as infinity by every JSON
+# parser that uses binary floats (Python's json, JavaScript), so it is refused.
+_FLOAT_MAX = Decimal(sys.float_info.max)
 
 
-def _parse_int(text: str) -> int | Decimal:
+class JsonNumber(Decimal):
+    """A JSON number with a fraction or an exponent: exact as a Decimal, and written back as the
+    text it was given (`1e5` stays `1e5`, never `1E+5`)."""
+
+    __slots__ = ("text",)
+    text: str
+
+    def __new__(cls, text: str) -> "JsonNumber":
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"JsonNumber({self.text!r})"
+
+
+def _digit_count(text: str) -> int:
+    return sum(char.isdigit() for char in text)
+
+
+def _too_many_digits() -> InvalidJsonValue:
+    return InvalidJsonValue(f"a number has more than {limits.JSON_NUMBER_DIGITS} digits")
+
+
+def _parse_int(text: str) -> int:
+    if _digit_count(text) > limits.JSON_NUMBER_DIGITS:
+        raise _too_many_digits()
+    return int(text)
+
+
+def _parse_fraction(text: str) -> JsonNumber:
+    if _digit_count(text) > limits.JSON_NUMBER_DIGITS:
+        raise _too_many_digits()
+    number = JsonNumber(text)
+    if number.is_finite() and number.copy_abs() > _FLOAT_MAX:
+        raise InvalidJsonValue(f"the number {text} is out of range: JSON parsers read it as infinity")
+    return number
+
+
+def _load_int(text: str) -> int | Decimal:
     return int(text) if len(text) <= _INT_DIGITS_MAX else Decimal(text)
 
 
 def parse_json(text: str | bytes, max_depth: int = limits.JSON_MAX_DEPTH) -> Any:
-    """Parses JSON text exactly (Decimal for fractions, int for integers).
+    """Parses JSON text exactly (JsonNumber for fractions and exponents, int for integers).
 
     Raises MalformedJson for text that is not JSON and InvalidJsonValue for non-finite or
-    out-of-range numbers, unpaired surrogates, or nesting deeper than `max_depth`.
+    out-of-range numbers (beyond a binary float's range, or more than `limits.JSON_NUMBER_DIGITS`
+    digits), unpaired surrogates, or nesting deeper than `max_depth`.
     """
     if isinstance(text, bytes):
         try:
@@ -53,7 +102,7 @@ def parse_json(text: str | bytes, max_depth: int = limits.JSON_MAX_DEPTH) -> Any
             raise MalformedJson("body is not UTF-8") from exc
     try:
         value = simplejson.loads(
-            text, use_decimal=True, parse_int=_parse_int, parse_constant=_refuse_constant
+            text, parse_float=_parse_fraction, parse_int=_parse_int, parse_constant=_refuse_constant
         )
     except InvalidJsonValue:
         raise
@@ -103,8 +152,8 @@ def dump_json(value: Any) -> JsonText:
 
 
 def load_json(text: JsonText) -> Any:
-    """Parses stored JSON text back into a value (Decimal for fractions)."""
-    return simplejson.loads(text, use_decimal=True, parse_int=_parse_int)
+    """Parses stored JSON text back into a value (JsonNumber for fractions, as stored)."""
+    return simplejson.loads(text, parse_float=JsonNumber, parse_int=_load_int)
 
 
 def json_size(text: JsonText) -> int:

@@ -34,6 +34,12 @@ DEPENDENCY_GRAPH_JOBS = 1000
 WORK_SECONDS_PER_REQUEST = 20
 RESPONSE_BYTES = 5 * MIB
 
+# Integers in query values, headers and cursors (limit, Last-Event-ID, from_checkpoint, sequences):
+# at most this many significant digits, checked before conversion (docs/api-behaviour.md).
+TEXT_INT_DIGITS = 18
+# JSON numbers in bodies and stored values: at most this many digits (docs/api-behaviour.md).
+JSON_NUMBER_DIGITS = 1000
+
 RUN_LIST_DEFAULT_LIMIT = 50
 RUN_LIST_MAX_LIMIT = 100
 SUB_LIST_DEFAULT_LIMIT = 1000
@@ -46,8 +52,12 @@ TIMEOUT_SECS_RANGE = (1, 840)
 RUN_TTL_SECS_RANGE = (60, 2_592_000)
 RETRY_DELAY_SECS_RANGE = (0, 86_400 * 7)
 
-# Payload leaves indexed for payload_contains (ARCHITECTURE.md: the first 24).
+# Payload leaves indexed for payload_contains, on the paths a job names (at most 8): the first 24.
 PAYLOAD_INDEXED_LEAVES = 24
+INDEXED_PAYLOAD_PATHS = 8
+PAYLOAD_PATH_CHARS = 256
+# Dot-separated member names, each possibly followed by `[]` (array elements): `order.id`, `items[]`.
+PAYLOAD_PATH_PATTERN = r"^[^.\[\]]+(\[\])*(\.[^.\[\]]+(\[\])*)*$"
 # The stored run item keeps JSON values inline up to this size; larger ones get their own item.
 INLINE_JSON_BYTES = 32 * KIB
 IDEMPOTENCY_HOLD_SECS = 24 * 3600

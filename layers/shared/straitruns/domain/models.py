@@ -33,6 +33,15 @@ class ErrorClass(StrEnum):
     CANCELED = "canceled"
 
 
+class WaitingReason(StrEnum):
+    """Why a non-terminal run is not moving (a field of the run, docs/engine.md)."""
+
+    JOB_PAUSED = "job_paused"  # queued, parked until its paused or disabled job is resumed
+    CONCURRENCY_LIMIT = "concurrency_limit"  # queued, waiting in its job's queue for a free slot
+    DEPENDENCIES = "dependencies"  # waiting for the upstream runs its job depends on
+    CHILDREN = "children"  # waiting for the child runs it awaits
+
+
 class EventLevel(StrEnum):
     DEBUG = "debug"
     INFO = "info"
@@ -98,11 +107,21 @@ class Job(_Model):
     max_concurrency_per_key: int | None = None
     poison_pill_threshold: int = 0
     tags: dict[str, str] = Field(default_factory=dict)
+    # Dotted payload paths (`order.id`, `items[]`) whose values the store indexes for
+    # `payload_contains` (docs/data-model.md gives the cost).
+    indexed_payload_paths: tuple[str, ...] = ()
+    # Internal: since when the runs of the job are indexed by `indexed_payload_paths` (runs created
+    # before are read from the job's partition and checked instead).
+    indexed_payload_since: datetime | None = None
     default_run_metadata: dict[str, str] = Field(default_factory=dict)
     version: int = 1
     version_id: str
     created_at: datetime
     updated_at: datetime
+    # Internal, never shown: how many jobs this job depends on, and how many depend on it (kept by
+    # the dependency store; None on a job stored before they were counted: then look).
+    upstream_count: int | None = None
+    downstream_count: int | None = None
 
 
 class Batch(_Model):
@@ -156,6 +175,7 @@ class Run(_Model):
     error_class: ErrorClass | None = None
     replayed_from: str | None = None
     machine_preset: str | None = None
+    waiting_reason: WaitingReason | None = None
     usage_totals: UsageTotals = Field(default_factory=UsageTotals)
     # Internal, never shown: dispatch generation (spec 2.1), the forward continue link, and
     # whether the run was ever claimed (only a never-claimed run can expire).
@@ -176,6 +196,12 @@ class Run(_Model):
     slots: tuple[str, ...] = ()
     # The awaited children whose end put this run back in the queue (sent as X-Resumed-After).
     resumed_after: tuple[str, ...] = ()
+    # The concurrency queue the run waits in for a slot (services/concurrency.py), or None.
+    slot_queue: str | None = None
+    # Store bookkeeping, as read: the last event sequence taken and how many of the run's events
+    # are still kept inline in its state item (adapters/store/run_codec.py).
+    event_seq: int = 0
+    inline_events: int = 0
 
     @property
     def is_terminal(self) -> bool:
@@ -252,3 +278,18 @@ class StreamChunk(_Model):
     chunk: str
     done: bool = False
     created_at: datetime
+
+
+class ChangeRecord(_Model):
+    """A run's status change as the outbox delivers it to the effects function: which run, where it
+    stands, and the effects the change asked for (docs/engine.md#effects)."""
+
+    run_id: str
+    job_id: str
+    parent_run_id: str | None = None
+    status: RunStatus
+    generation: int
+    effects: frozenset[str] = frozenset()
+    released_slots: tuple[str, ...] = ()
+    slot_queue: str | None = None
+    sequence: int = 0

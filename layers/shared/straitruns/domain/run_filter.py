@@ -46,26 +46,46 @@ def tag_pair_value(key: str, value: str) -> IndexValue:
     return IndexValue(TAG_PAIR, _digest(key, value))
 
 
-def payload_leaf_value(path: str, scalar: str) -> IndexValue:
-    return IndexValue(PAYLOAD_LEAF, leaf_hash(path, scalar))
+def payload_leaf_value(job_id: str, path: str, scalar: str) -> IndexValue:
+    """A payload leaf of one job's runs (a job names the paths it indexes)."""
+    return IndexValue(PAYLOAD_LEAF, leaf_hash(f"{job_id}\x00{path}", scalar))
 
 
-OVERFLOW = IndexValue(PAYLOAD_OVERFLOW, OVERFLOW_DIGEST)
+def payload_overflow(job_id: str) -> IndexValue:
+    """Marks the job's runs with more indexed leaves than are indexed: payload queries read them too."""
+    return IndexValue(PAYLOAD_OVERFLOW, _digest(job_id, OVERFLOW_DIGEST))
 
 
-def run_index_values(run: Run) -> set[IndexValue]:
+@dataclass(frozen=True)
+class PayloadIndex:
+    """What a job's runs are indexed by for `payload_contains`: the leaves of `paths` of every run
+    created at or after `since` (a change of the paths starts a new `since`; older runs are read
+    from the job's partition and checked instead)."""
+
+    paths: tuple[str, ...]
+    since: datetime
+
+    def covers(self, path: str) -> bool:
+        return path in self.paths
+
+
+def run_index_values(run: Run, payload_paths: tuple[str, ...] = ()) -> set[IndexValue]:
     """Every hashed value the run must be findable by: metadata and tag keys and pairs, and the
-    first PAYLOAD_INDEXED_LEAVES distinct payload leaves (plus the overflow mark beyond that)."""
+    first PAYLOAD_INDEXED_LEAVES distinct payload leaves on `payload_paths`, its job's indexed paths
+    (plus the overflow mark beyond that)."""
     values: set[IndexValue] = set()
     for key, value in run.metadata.items():
         values |= {metadata_key_value(key), metadata_pair_value(key, value)}
     for key, value in run.tags.items():
         values |= {tag_key_value(key), tag_pair_value(key, value)}
-    distinct = list(dict.fromkeys(leaves(load_json(run.payload))))
+    if not payload_paths:
+        return values
+    wanted = set(payload_paths)
+    distinct = [leaf for leaf in dict.fromkeys(leaves(load_json(run.payload))) if leaf[0] in wanted]
     for path, scalar in distinct[: limits.PAYLOAD_INDEXED_LEAVES]:
-        values.add(payload_leaf_value(path, scalar))
+        values.add(payload_leaf_value(run.job_id, path, scalar))
     if len(distinct) > limits.PAYLOAD_INDEXED_LEAVES:
-        values.add(OVERFLOW)
+        values.add(payload_overflow(run.job_id))
     return values
 
 
@@ -105,12 +125,15 @@ class RunFilter:
             return False
         return self.payload_contains is None or contains(load_json(run.payload), self.payload_contains)
 
-    def payload_index_values(self) -> list[IndexValue]:
-        """Leaf values of the containment query; any one of them must be indexed for a match
-        (runs whose payload overflowed the index are found through OVERFLOW instead)."""
-        if self.payload_contains is None:
-            return []
-        return [payload_leaf_value(path, scalar) for path, scalar in leaves(self.payload_contains)]
+    def indexed_leaf(self, index: PayloadIndex | None) -> IndexValue | None:
+        """A leaf of the containment query that the job's payload index covers (a match must
+        have it), or None: then the query reads the job's or the project's runs and checks each."""
+        if self.payload_contains is None or self.job_id is None or index is None:
+            return None
+        for path, scalar in leaves(self.payload_contains):
+            if index.covers(path):
+                return payload_leaf_value(self.job_id, path, scalar)
+        return None
 
 
 def _map_matches(mapping: dict[str, str], key: str | None, value: str | None) -> bool:

@@ -9,6 +9,7 @@ Everything the stack runs is a Component (start, stop, running). The order is: e
 then BACKGROUND_WORKERS, each built from the services once the API answers.
 """
 
+import json
 import os
 import secrets
 import signal
@@ -27,13 +28,21 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import BaseModel, ValidationError
 
+from straitruns.adapters.store.run_codec import LAYOUT_VERSION
+from straitruns.adapters.store.table import DynamoTable
 from straitruns.api.app import create_app
 from straitruns.domain.auth import Principal, Scope, valid_admin_secret
 from straitruns.domain.errors import NotFound, Unauthenticated
-from straitruns.local.event_sources import dispatcher_event_source, scheduler_event_source
+from straitruns.local.event_sources import (
+    dispatcher_event_source,
+    effects_event_source,
+    scheduler_event_source,
+)
+from straitruns.local.http_protocol import JsonErrorH11Protocol
 from straitruns.local.processes import BackendError, BackendNotInstalledError, DynamoDBLocal, MotoServer
 from straitruns.local.provision import ProvisionError, ensure_queues, ensure_table
 from straitruns.local.template import TemplateError, load_template, queue_specs, repo_root, table_spec
+from straitruns.migrations.runs_v2 import is_empty, layout_version, mark_current, migrate
 from straitruns.services.access import AccessService
 from straitruns.settings import Settings
 from straitruns.wiring import Services, aws_clients, build_services
@@ -45,6 +54,9 @@ DEFAULT_HOST = "127.0.0.1"
 ADMIN_SECRET_FILE = "admin-secret"
 RUN_TOKEN_SECRET_FILE = "run-token-secret"
 DEV_CREDENTIALS_FILE = "dev-credentials.json"
+# Where the running stack says how to reach it (tools such as `python -m straitruns.replay_effects
+# --local` read it); secrets stay in their own files.
+STACK_FILE = "stack.json"
 DEV_PROJECT_NAME = "dev"
 DEV_KEY_NAME = "dev"
 RUN_TOKEN_SECRET_MIN_BYTES = 32
@@ -76,11 +88,13 @@ class Component(Protocol):
 
 
 # Factories of the components that run beside the API (the dispatcher worker pool, the scheduler
-# timer): each is built from the services once the API answers, and stopped before it. They play
-# the engine's AWS event sources (local/event_sources.py) with the runner's own services.
+# timer, the effects function's stream poller): each is built from the services once the API
+# answers, and stopped before it. They play the engine's AWS event sources (local/event_sources.py)
+# with the runner's own services.
 BACKGROUND_WORKERS: tuple[Callable[[Services], Component], ...] = (
     dispatcher_event_source,
     scheduler_event_source,
+    effects_event_source,
 )
 
 
@@ -171,6 +185,7 @@ class ApiServer:
         """
         config = uvicorn.Config(
             self._app,
+            http=JsonErrorH11Protocol,
             lifespan="off",
             log_level="info",
             timeout_graceful_shutdown=API_GRACEFUL_SHUTDOWN_SECONDS,
@@ -230,6 +245,7 @@ def start_stack(env: Mapping[str, str] | None = None) -> Iterator[LocalStack]:
         for engine in engines.components:
             _start(running, started, engine)
         settings, services = _provisioned_services(base, engines)
+        _write_private(config.data_dir / STACK_FILE, _stack_description(settings))
         dev = ensure_dev_credentials(services.access, config.data_dir / DEV_CREDENTIALS_FILE)
         api = ApiServer(create_app(lambda: services), listener)
         _start(running, started, api)
@@ -433,6 +449,25 @@ def _stop(component: Component) -> None:
     component.stop()
 
 
+def _stack_description(settings: Settings) -> str:
+    description = settings.model_dump(mode="json", exclude={"admin_secret", "run_token_secret"})
+    description["effects_failure_queue_url"] = settings.run_queue_url.replace("-runs", "-effects-failures")
+    return json.dumps(description, indent=2) + "\n"
+
+
+def _migrate(table: DynamoTable) -> None:
+    """Brings a data folder written before the current stored layout to it (docs/deployment.md
+    #migrations); a new table is marked current at once."""
+    if layout_version(table) >= LAYOUT_VERSION:
+        return
+    if is_empty(table):
+        mark_current(table)
+        return
+    print("Migrating the data folder to the current stored layout...", flush=True)
+    report = migrate(table)
+    print(f"  {report.runs_converted} runs converted, {report.jobs_counted} jobs counted.", flush=True)
+
+
 def _provisioned_services(base: Settings, engines: Engines) -> tuple[Settings, Services]:
     settings = base.model_copy(
         update={
@@ -443,6 +478,7 @@ def _provisioned_services(base: Settings, engines: Engines) -> tuple[Settings, S
     dynamodb, sqs = aws_clients(settings)
     template = load_template()
     ensure_table(dynamodb, settings.table_name, table_spec(template))
+    _migrate(DynamoTable(dynamodb, settings.table_name))
     queues = ensure_queues(
         sqs, f"{settings.table_name}-runs", f"{settings.table_name}-dead-letters", queue_specs(template)
     )

@@ -1,7 +1,8 @@
 """The engine's AWS event sources, played by the local dev runner (`make dev`).
 
-Deployed, Lambda's SQS event source mapping feeds the run queue to the dispatcher function, and an
-EventBridge rule invokes the scheduler function (template.yaml). Locally the runner plays both and
+Deployed, Lambda's SQS event source mapping feeds the run queue to the dispatcher function, an
+EventBridge rule invokes the scheduler function, and a DynamoDB Streams event source mapping feeds
+the table's stream to the effects function (template.yaml). Locally the runner plays all three and
 calls the same handlers (`straitruns.entry`) with the same events, so the handlers never know which
 world they run in:
 
@@ -18,28 +19,55 @@ world they run in:
 - `SchedulerTimer` (the EventBridge rule). One thread invokes the scheduler handler with a
   scheduled event every STRAIT_SCHEDULER_INTERVAL_SECS (deployed: once a minute), one tick at a
   time, starting at once, so runs abandoned by a previous stop are reaped at the next start.
+- `StreamPoller` (the effects function's DynamoDB Streams event source mapping). One thread reads
+  the table's stream (DynamoDB Local's, or moto's) shard by shard, a child only once its parent is
+  finished, drops the records no FilterCriteria pattern matches, and invokes the handler with
+  batches of up to BatchSize records, one batch of a shard at a time. It honours partial batch
+  responses, bisects a batch on a function error, sends the on-failure record of a batch that
+  failed past MaximumRetryAttempts to the failure queue, and keeps a checkpoint per shard in a JSON
+  file of the data dir, written after every settled batch, so a restart resumes where the last
+  settled batch ended (records not settled are delivered again: at least once, as on AWS).
 
-Both threads stop on stop(). Dispatches still in flight get STOP_GRACE_SECS to finish; the worker
+The threads stop on stop(). Dispatches still in flight get STOP_GRACE_SECS to finish; the worker
 threads are daemons, so an endpoint that takes minutes never holds Ctrl-C up. An abandoned attempt
 is settled by the scheduler's rules (lost heartbeat) at the next start.
 """
 
 import base64
+import json
 import logging
+import os
 import queue
 import threading
 import time
 import uuid
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Self
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from straitruns.entry import schedule_handler, sqs_dispatch_handler
-from straitruns.local.template import Template, TemplateError, load_template
-from straitruns.wiring import Services
+from straitruns.entry import schedule_handler, sqs_dispatch_handler, stream_effects_handler
+from straitruns.local.event_filters import passes
+from straitruns.local.provision import effects_failure_queue_name
+from straitruns.local.template import (
+    LOCAL_ACCOUNT_ID,
+    STREAM_INFINITE_RETRIES,
+    DynamoDBStreamEventSource,
+    LambdaFunction,
+    ScheduleEventSource,
+    SqsEventSource,
+    Template,
+    dynamodb_stream_event_source,
+    load_template,
+    schedule_event_source,
+    sqs_event_source,
+)
+from straitruns.settings import Settings
+from straitruns.wiring import Services, streams_client
 
 logger = logging.getLogger("straitruns.local.event_sources")
 
@@ -53,115 +81,18 @@ STOP_GRACE_SECS = 5.0
 RECEIVE_RETRY_SECS = 1.0
 # How often a waiting thread looks at its stop flag.
 _STOP_CHECK_SECS = 0.25
-# The account moto reports in the local queues' ARNs; the scheduled event names the same one.
-LOCAL_ACCOUNT_ID = "123456789012"
-# Lambda's own defaults for a function that sets neither property, nor has it in Globals.
-LAMBDA_DEFAULT_TIMEOUT_SECS = 3
-LAMBDA_DEFAULT_MEMORY_MB = 128
-
-_FUNCTION_TYPE = "AWS::Serverless::Function"
-_SQS_BATCH_MAX = 10
-
-
-# --- what the template says about the functions and their event sources ------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class LambdaFunction:
-    """A function of the template, as a local invocation presents it to the handler."""
-
-    logical_id: str
-    name: str
-    timeout_secs: int
-    memory_mb: int
-
-    def arn(self, region: str) -> str:
-        return f"arn:aws:lambda:{region}:{LOCAL_ACCOUNT_ID}:function:{self.name}"
-
-
-@dataclass(frozen=True, slots=True)
-class SqsEventSource:
-    """A function's SQS event: which queue, how many messages a batch holds, and whether the
-    function reports partial batch failures."""
-
-    function: LambdaFunction
-    queue_logical_id: str
-    batch_size: int
-    report_batch_item_failures: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleEventSource:
-    """A function's EventBridge schedule event."""
-
-    function: LambdaFunction
-    rule_name: str
-    schedule: str
-
-    def rule_arn(self, region: str) -> str:
-        return f"arn:aws:events:{region}:{LOCAL_ACCOUNT_ID}:rule/{self.rule_name}"
-
-
-def sqs_event_source(
-    template: Template, function_id: str, queue_id: str, name_prefix: str = "strait-runs"
-) -> SqsEventSource:
-    """The SQS event of `function_id` on the queue `queue_id`. Raises TemplateError if there is none."""
-    function = lambda_function(template, function_id, name_prefix)
-    for properties in _events(template, function_id, "SQS").values():
-        if properties.get("Queue") != {"Fn::GetAtt": [queue_id, "Arn"]}:
-            continue
-        batch_size = properties.get("BatchSize", _SQS_BATCH_MAX)
-        if not isinstance(batch_size, int) or not 1 <= batch_size <= _SQS_BATCH_MAX:
-            raise TemplateError(f"{function_id}: the SQS BatchSize must be 1..{_SQS_BATCH_MAX} locally")
-        return SqsEventSource(
-            function=function,
-            queue_logical_id=queue_id,
-            batch_size=batch_size,
-            report_batch_item_failures="ReportBatchItemFailures"
-            in properties.get("FunctionResponseTypes", []),
-        )
-    raise TemplateError(f"{function_id} has no SQS event on {queue_id}")
-
-
-def schedule_event_source(
-    template: Template, function_id: str, name_prefix: str = "strait-runs"
-) -> ScheduleEventSource:
-    """The (first) Schedule event of `function_id`, its rule named `<name_prefix>-<function id><event
-    id>` as SAM names it (minus the suffix). Raises TemplateError if there is none."""
-    function = lambda_function(template, function_id, name_prefix)
-    for event_id, properties in _events(template, function_id, "Schedule").items():
-        rule_name = f"{name_prefix}-{function_id}{event_id}"
-        return ScheduleEventSource(function, rule_name, str(properties.get("Schedule", "")))
-    raise TemplateError(f"{function_id} has no Schedule event")
-
-
-def lambda_function(template: Template, logical_id: str, name_prefix: str = "strait-runs") -> LambdaFunction:
-    """A function's timeout and memory (its own, else the Globals', else Lambda's defaults), named
-    `<name_prefix>-<logical id>` (deployed, SAM adds the stack name and a suffix instead)."""
-    properties = _function_properties(template, logical_id)
-    defaults = template.get("Globals", {}).get("Function", {})
-    timeout = properties.get("Timeout", defaults.get("Timeout", LAMBDA_DEFAULT_TIMEOUT_SECS))
-    memory = properties.get("MemorySize", defaults.get("MemorySize", LAMBDA_DEFAULT_MEMORY_MB))
-    if not isinstance(timeout, int) or not isinstance(memory, int):
-        raise TemplateError(f"{logical_id}: Timeout and MemorySize must be integers")
-    return LambdaFunction(logical_id, f"{name_prefix}-{logical_id}", timeout, memory)
-
-
-def _function_properties(template: Template, logical_id: str) -> dict[str, Any]:
-    resource = template.get("Resources", {}).get(logical_id)
-    if not isinstance(resource, dict) or resource.get("Type") != _FUNCTION_TYPE:
-        raise TemplateError(f"the template declares no function {logical_id!r}")
-    properties: dict[str, Any] = resource.get("Properties", {})
-    return properties
-
-
-def _events(template: Template, function_id: str, event_type: str) -> dict[str, dict[str, Any]]:
-    events = _function_properties(template, function_id).get("Events", {})
-    return {
-        event_id: event.get("Properties", {})
-        for event_id, event in events.items()
-        if isinstance(event, dict) and event.get("Type") == event_type
-    }
+# The stream poller: Lambda polls a shard 4 times a second, so an idle poller backs off from the
+# first to the second wait between empty reads; a failed batch is retried after STREAM_RETRY_SECS.
+STREAM_IDLE_MIN_SECS = 0.05
+STREAM_IDLE_MAX_SECS = 0.25
+STREAM_RETRY_SECS = 0.25
+# Records asked of one GetRecords call (the API's maximum).
+STREAM_READ_LIMIT = 1000
+# How often the shard list is read again while no shard ends (a shard's end always rereads it).
+SHARD_REFRESH_SECS = 10.0
+# poll_once() stops after this many invocations, so a record retried forever cannot hang a test.
+POLL_ONCE_MAX_INVOCATIONS = 1000
+STREAM_CHECKPOINT_FILE = "effects-stream-checkpoints.json"
 
 
 # --- the invocation: context and events ----------------------------------------------------------
@@ -261,6 +192,125 @@ def unsettled_message_ids(message_ids: Sequence[str], response: object) -> set[s
             return everything
         listed.add(identifier)
     return listed
+
+
+def stream_record(record: Mapping[str, Any], stream_arn: str, region: str) -> dict[str, Any]:
+    """One record of a DynamoDB Streams event, as Lambda's event source mapping hands it to the
+    function, from a record as GetRecords returns it through boto3: Lambda's field names and order,
+    ApproximateCreationDateTime in epoch seconds, binary attribute values in base64."""
+    change = record.get("dynamodb", {})
+    dynamodb: dict[str, Any] = {}
+    if "ApproximateCreationDateTime" in change:
+        dynamodb["ApproximateCreationDateTime"] = _epoch_seconds(change["ApproximateCreationDateTime"])
+    for image in ("Keys", "NewImage", "OldImage"):
+        if image in change:
+            dynamodb[image] = {name: _lambda_value(value) for name, value in change[image].items()}
+    for name in ("SequenceNumber", "SizeBytes", "StreamViewType"):
+        if name in change:
+            dynamodb[name] = change[name]
+    lambda_record: dict[str, Any] = {
+        "eventID": record["eventID"],
+        "eventName": record["eventName"],
+        "eventVersion": record.get("eventVersion", "1.1"),
+        "eventSource": "aws:dynamodb",
+        "awsRegion": region,
+        "dynamodb": dynamodb,
+        "eventSourceARN": stream_arn,
+    }
+    if "userIdentity" in record:  # a removal by TTL
+        lambda_record["userIdentity"] = dict(record["userIdentity"])
+    return lambda_record
+
+
+def _epoch_seconds(value: object) -> int:
+    if isinstance(value, datetime):
+        return int(value.timestamp())
+    if isinstance(value, int | float):
+        return int(value)
+    raise TypeError(f"not a stream record time: {value!r}")
+
+
+def _lambda_value(value: Mapping[str, Any]) -> dict[str, Any]:
+    """An attribute value as Lambda's JSON carries it (boto3 decodes B and BS to bytes)."""
+    [(kind, content)] = value.items()
+    if kind == "B":
+        return {"B": base64.b64encode(content).decode("ascii")}
+    if kind == "BS":
+        return {"BS": [base64.b64encode(item).decode("ascii") for item in content]}
+    if kind == "M":
+        return {"M": {name: _lambda_value(item) for name, item in content.items()}}
+    if kind == "L":
+        return {"L": [_lambda_value(item) for item in content]}
+    return {kind: content}
+
+
+def first_unsettled_record(sequence_numbers: Sequence[str], response: object) -> int | None:
+    """Where a batch of stream records is retried from after the handler answered `response`, read
+    as Lambda reads a ReportBatchItemFailures response: None (every record settled) for a null or
+    empty response or list; the position of the listed record that comes first in the batch; 0 (the
+    whole batch) when the response is malformed or names a record not in the batch."""
+    if response is None:
+        return None
+    if not isinstance(response, Mapping):
+        return 0
+    failures = response.get("batchItemFailures")
+    if failures is None:
+        return None
+    if not isinstance(failures, list):
+        return 0
+    positions = {sequence_number: position for position, sequence_number in enumerate(sequence_numbers)}
+    listed: list[int] = []
+    for failure in failures:
+        identifier = failure.get("itemIdentifier") if isinstance(failure, Mapping) else None
+        if not isinstance(identifier, str) or identifier not in positions:
+            return 0
+        listed.append(positions[identifier])
+    return min(listed, default=None)
+
+
+def stream_failure_record(
+    batch: Sequence[Mapping[str, Any]],
+    *,
+    shard_id: str,
+    stream_arn: str,
+    function_arn: str,
+    request_id: str,
+    invoke_count: int,
+    function_error: bool,
+    now: datetime,
+) -> dict[str, Any]:
+    """The record Lambda sends to a stream event source's on-failure destination when `batch`
+    (Lambda-shaped records of one shard, in order) failed past its retries. It names the batch
+    (shard and sequence range), not its records: they are read again from the table."""
+    first, last = batch[0]["dynamodb"], batch[-1]["dynamodb"]
+    response: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
+    if function_error:
+        response["functionError"] = "Unhandled"
+    return {
+        "requestContext": {
+            "requestId": request_id,
+            "functionArn": function_arn,
+            "condition": "RetryAttemptsExhausted",
+            "approximateInvokeCount": invoke_count,
+        },
+        "responseContext": response,
+        "version": "1.0",
+        "timestamp": now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "DDBStreamBatchInfo": {
+            "shardId": shard_id,
+            "startSequenceNumber": first["SequenceNumber"],
+            "endSequenceNumber": last["SequenceNumber"],
+            "approximateArrivalOfFirstRecord": _arrival(first),
+            "approximateArrivalOfLastRecord": _arrival(last),
+            "batchSize": len(batch),
+            "streamArn": stream_arn,
+        },
+    }
+
+
+def _arrival(change: Mapping[str, Any]) -> str:
+    seconds = change.get("ApproximateCreationDateTime", 0)
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- the components --------------------------------------------------------------------------------
@@ -400,13 +450,23 @@ class RunQueuePoller:
             return None
 
     def _work(self, handler: Handler) -> None:
-        while (messages := self._batches.get()) is not None:
+        while (messages := self._next_batch()) is not None:
             try:
                 self.invoke(handler, messages)
             except Exception:  # a settle that failed: the messages come back and are dropped as stale
                 logger.exception("could not settle a dispatch batch")
             finally:
                 self._free_workers.release()
+
+    def _next_batch(self) -> list[dict[str, Any]] | None:
+        """The next batch for a worker, or None once the source stops (the sentinel `stop` puts,
+        or, should it never come, the stop flag seen between bounded waits)."""
+        while True:
+            try:
+                return self._batches.get(timeout=RECEIVE_RETRY_SECS)
+            except queue.Empty:
+                if self._stopping.is_set():
+                    return None
 
     def _settle(
         self,
@@ -486,6 +546,523 @@ class SchedulerTimer:
                 return
 
 
+class StreamSourceError(RuntimeError):
+    """The stream event source cannot start: the table has no stream."""
+
+
+@dataclass
+class PollOutcome:
+    """What the stream poller did in one poll_once() (or one pass of its thread)."""
+
+    # The records the handler settled, in order (a record delivered again after a restart, or
+    # after a partial failure of its batch, appears once per settlement).
+    settled: list[dict[str, Any]] = field(default_factory=list)
+    # The records of batches that failed past their retries, named on the failure queue.
+    discarded: list[dict[str, Any]] = field(default_factory=list)
+    # Records no filter pattern matched: never delivered, but passed by the checkpoint.
+    filtered: int = 0
+    invocations: int = 0
+    failed_invocations: int = 0
+    finished_shards: int = 0
+
+    @property
+    def progressed(self) -> bool:
+        """Whether a record or a shard was done with (settled, discarded, filtered or finished)."""
+        return bool(self.settled or self.discarded or self.filtered or self.finished_shards)
+
+    def add(self, other: "PollOutcome") -> None:
+        self.settled += other.settled
+        self.discarded += other.discarded
+        self.filtered += other.filtered
+        self.invocations += other.invocations
+        self.failed_invocations += other.failed_invocations
+        self.finished_shards += other.finished_shards
+
+
+@dataclass
+class _Batch:
+    """Records of one shard, in order, handed to one invocation."""
+
+    records: list[dict[str, Any]]
+    # The checkpoint once every record is settled: the last record read into the batch (records
+    # a filter dropped between two of them included).
+    through: str
+
+
+@dataclass
+class _Shard:
+    """What the poller knows of one shard of the stream."""
+
+    shard_id: str
+    parent_id: str | None
+    checkpoint: str | None = None  # the sequence number of the last record done with
+    finished: bool = False  # closed, and every record done with: its children may be read
+    at_latest: bool = False  # to be read from LATEST (a first start with StartingPosition LATEST)
+    iterator: str | None = None
+    exhausted: bool = False  # GetRecords gave no next iterator: the shard is closed and read
+    buffer: deque[dict[str, Any]] = field(default_factory=deque)  # read, not in a batch yet
+    pending: deque[_Batch] = field(default_factory=deque)  # to retry, in order, before the buffer
+    failure: tuple[_Batch, dict[str, Any]] | None = None  # a batch given up on, its record unsent
+
+
+SavedShard = tuple[str | None, bool]
+
+
+class StreamCheckpoints:
+    """The stream poller's checkpoint per shard, in a JSON file (only in memory when `path` is
+    None): `{"stream_arn": ..., "shards": {<shard id>: {"sequence_number": ..., "finished": ...}}}`.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._memory: tuple[str, dict[str, SavedShard]] | None = None
+
+    def load(self, stream_arn: str) -> dict[str, SavedShard] | None:
+        """The checkpoints kept for `stream_arn`, or None when none are: no file, an unreadable one
+        (logged), or one of another stream (the table was created again)."""
+        saved = self._memory if self.path is None else self._read()
+        if saved is None or saved[0] != stream_arn:
+            return None
+        return dict(saved[1])
+
+    def save(self, stream_arn: str, shards: Mapping[str, SavedShard]) -> None:
+        """Replace the checkpoints with `shards` (shard id -> (last sequence number done with, or
+        None; whether the shard is finished)), atomically: the file is written aside, flushed to
+        disk and renamed over the old one. Raises OSError if it cannot be written."""
+        kept = dict(shards)
+        if self.path is None:
+            self._memory = (stream_arn, kept)
+            return
+        document = {
+            "stream_arn": stream_arn,
+            "shards": {
+                shard_id: {"sequence_number": sequence_number, "finished": finished}
+                for shard_id, (sequence_number, finished) in kept.items()
+            },
+        }
+        staging = self.path.with_name(f".{self.path.name}.tmp")
+        with staging.open("w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=2)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(staging, self.path)
+
+    def _read(self) -> tuple[str, dict[str, SavedShard]] | None:
+        assert self.path is not None
+        try:
+            document = json.loads(self.path.read_text(encoding="utf-8"))
+            shards = {
+                str(shard_id): (_optional_string(saved["sequence_number"]), bool(saved["finished"]))
+                for shard_id, saved in document["shards"].items()
+            }
+            return str(document["stream_arn"]), shards
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            logger.warning("ignoring the unreadable stream checkpoints %s (%s)", self.path, error)
+            return None
+
+
+class StreamPoller:
+    """The effects function's DynamoDB Streams event source mapping (see the module docstring and
+    docs/local-stack.md). A Component; poll_once() drives it by hand instead."""
+
+    name = "effects"
+
+    def __init__(
+        self,
+        dynamodb: Any,
+        streams: Any,
+        table_name: str,
+        source: DynamoDBStreamEventSource,
+        handler: Handler,
+        region: str,
+        *,
+        sqs: Any = None,
+        failure_queue_url: str | None = None,
+        checkpoints: StreamCheckpoints | None = None,
+    ) -> None:
+        """Read the stream of `table_name` (found with the `dynamodb` client) through the
+        `streams` client (dynamodbstreams). A batch given up on is named on `failure_queue_url`
+        through `sqs`; without a URL it is only logged."""
+        if failure_queue_url is not None and sqs is None:
+            raise ValueError("an on-failure queue needs an SQS client")
+        self._dynamodb = dynamodb
+        self._streams = streams
+        self._table_name = table_name
+        self._source = source
+        self._handler = handler
+        self._region = region
+        self._sqs = sqs
+        self._failure_queue_url = failure_queue_url
+        self._checkpoints = checkpoints or StreamCheckpoints(None)
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stream_arn = ""
+        self._saved: dict[str, SavedShard] = {}
+        self._first_listing = False
+        self._shards: dict[str, _Shard] = {}
+        self._list_shards_at = 0.0
+        self._invocations: Counter[str] = Counter()
+        self._retries: Counter[str] = Counter()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stopping.is_set()
+
+    @property
+    def source(self) -> DynamoDBStreamEventSource:
+        return self._source
+
+    def stream_arn(self) -> str:
+        """The stream read (the table's latest), found at the first call. Raises StreamSourceError
+        if the table has no stream enabled, ClientError if it cannot be described."""
+        with self._lock:
+            self._open()
+            return self._stream_arn
+
+    def start(self) -> Self:
+        """Find the stream and its checkpoints, then poll it in a thread. Raises StreamSourceError
+        or ClientError as stream_arn() does."""
+        self.stream_arn()
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="stream-poller", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop polling; a batch in flight gets STOP_GRACE_SECS to finish, and is delivered again
+        at the next start if it has not by then (its checkpoint is not written). Idempotent."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stopping.set()
+        thread.join(STOP_GRACE_SECS)
+        if thread.is_alive():
+            logger.warning("abandoned a stream batch still in flight at stop")
+
+    def poll_once(self, max_invocations: int = POLL_ONCE_MAX_INVOCATIONS) -> PollOutcome:
+        """Process everything the stream holds now, in the calling thread: every batch delivered,
+        retried as the source says until it is settled or given up on, and every checkpoint
+        written. Stops early after `max_invocations`. Raises what stream_arn() raises, and
+        ClientError or BotoCoreError if the stream cannot be read."""
+        total = PollOutcome()
+        while total.invocations < max_invocations:
+            with self._lock:
+                self._open()
+                outcome = self._cycle(lambda: False)
+            total.add(outcome)
+            if not outcome.progressed and not outcome.failed_invocations:
+                break
+        return total
+
+    # --- one pass over the shards (under the lock) -------------------------------------------------
+
+    def _open(self) -> None:
+        if self._stream_arn:
+            return
+        table = self._dynamodb.describe_table(TableName=self._table_name)["Table"]
+        stream_arn = table.get("LatestStreamArn")
+        if not stream_arn or not table.get("StreamSpecification", {}).get("StreamEnabled"):
+            raise StreamSourceError(
+                f"table {self._table_name} has no stream: provision it from the template (make dev does)"
+            )
+        saved = self._checkpoints.load(stream_arn)
+        self._stream_arn = str(stream_arn)
+        self._first_listing = saved is None
+        self._saved = saved or {}
+
+    def _cycle(self, should_stop: Callable[[], bool]) -> PollOutcome:
+        outcome = PollOutcome()
+        if time.monotonic() >= self._list_shards_at:
+            self._list_shards()
+        for shard in list(self._shards.values()):
+            if should_stop():
+                break
+            if self._readable(shard):
+                self._advance(shard, outcome, should_stop)
+        return outcome
+
+    def _list_shards(self) -> None:
+        listed: list[dict[str, Any]] = []
+        request: dict[str, Any] = {"StreamArn": self._stream_arn}
+        while True:
+            description = self._streams.describe_stream(**request)["StreamDescription"]
+            listed += description.get("Shards", [])
+            last = description.get("LastEvaluatedShardId")
+            if not last:
+                break
+            request["ExclusiveStartShardId"] = last
+        for shard in listed:
+            if shard["ShardId"] not in self._shards:
+                self._shards[shard["ShardId"]] = self._known_shard(shard)
+        # A shard no longer listed was trimmed (its records expired): nothing of it can be read.
+        for shard_id in set(self._shards) - {shard["ShardId"] for shard in listed}:
+            del self._shards[shard_id]
+        self._first_listing = False
+        self._list_shards_at = time.monotonic() + SHARD_REFRESH_SECS
+        self._save()
+
+    def _known_shard(self, description: Mapping[str, Any]) -> _Shard:
+        shard = _Shard(description["ShardId"], description.get("ParentShardId"))
+        if shard.shard_id in self._saved:
+            shard.checkpoint, shard.finished = self._saved[shard.shard_id]
+        elif self._first_listing and self._source.starting_position == "LATEST":
+            # LATEST applies to the shards there are when the mapping is created; a shard that
+            # opens later is read from its start, as on AWS.
+            closed = "EndingSequenceNumber" in description.get("SequenceNumberRange", {})
+            shard.finished, shard.at_latest = closed, not closed
+        return shard
+
+    def _readable(self, shard: _Shard) -> bool:
+        parent = self._shards.get(shard.parent_id) if shard.parent_id else None
+        return not shard.finished and (parent is None or parent.finished)
+
+    def _advance(self, shard: _Shard, outcome: PollOutcome, should_stop: Callable[[], bool]) -> None:
+        """Deliver the shard's batches one after the other until it is caught up, or one fails."""
+        while not should_stop():
+            if shard.failure is not None and not self._give_up(shard, outcome):
+                return
+            batch = shard.pending.popleft() if shard.pending else self._next_batch(shard, outcome)
+            if batch is None:
+                if shard.exhausted:
+                    self._finish(shard, outcome)
+                return
+            if not self._deliver(shard, batch, outcome):
+                return
+
+    def _next_batch(self, shard: _Shard, outcome: PollOutcome) -> _Batch | None:
+        """Up to BatchSize records that pass the filters, read on from the buffer (and the stream
+        when it runs out); None once the shard holds nothing more for now."""
+        while True:
+            if not shard.buffer and (shard.exhausted or not self._read(shard)):
+                return None
+            records: list[dict[str, Any]] = []
+            through = ""
+            while shard.buffer and len(records) < self._source.batch_size:
+                record = shard.buffer.popleft()
+                through = record["dynamodb"]["SequenceNumber"]
+                if passes(self._source.filter_patterns, record):
+                    records.append(record)
+                else:
+                    outcome.filtered += 1
+            if records:
+                return _Batch(records, through)
+            self._checkpoint(shard, through)  # only filtered records: they are done with
+
+    def _read(self, shard: _Shard) -> bool:
+        """One GetRecords of the shard into its buffer; whether it returned records."""
+        if shard.iterator is None:
+            shard.iterator = self._shard_iterator(shard)
+            if shard.iterator is None:
+                shard.exhausted = True
+                return False
+        try:
+            response = self._streams.get_records(ShardIterator=shard.iterator, Limit=STREAM_READ_LIMIT)
+        except ClientError as error:
+            code = _error_code(error)
+            if code not in (
+                "ExpiredIteratorException",
+                "TrimmedDataAccessException",
+                "ResourceNotFoundException",
+            ):
+                raise
+            # Asked again from the checkpoint at the next read: the buffer is empty, so the
+            # records after the checkpoint are exactly those not read yet.
+            shard.iterator = None
+            shard.exhausted = code == "ResourceNotFoundException"
+            return False
+        records = response.get("Records", [])
+        shard.buffer.extend(stream_record(record, self._stream_arn, self._region) for record in records)
+        shard.iterator = response.get("NextShardIterator")
+        shard.exhausted = shard.iterator is None
+        return bool(records)
+
+    def _shard_iterator(self, shard: _Shard) -> str | None:
+        request: dict[str, Any] = {"StreamArn": self._stream_arn, "ShardId": shard.shard_id}
+        if shard.checkpoint is not None:
+            request |= {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": shard.checkpoint}
+        else:
+            request["ShardIteratorType"] = "LATEST" if shard.at_latest else "TRIM_HORIZON"
+        try:
+            return str(self._streams.get_shard_iterator(**request)["ShardIterator"])
+        except ClientError as error:
+            code = _error_code(error)
+            if code == "ResourceNotFoundException":
+                return None
+            if code != "TrimmedDataAccessException" or shard.checkpoint is None:
+                raise
+        logger.warning(
+            "the records after the checkpoint of shard %s expired; reading on from its oldest record",
+            shard.shard_id,
+        )
+        request = {
+            "StreamArn": self._stream_arn,
+            "ShardId": shard.shard_id,
+            "ShardIteratorType": "TRIM_HORIZON",
+        }
+        return str(self._streams.get_shard_iterator(**request)["ShardIterator"])
+
+    def _deliver(self, shard: _Shard, batch: _Batch, outcome: PollOutcome) -> bool:
+        """Invoke the handler with the batch; whether the shard may go on (the batch was settled,
+        or given up on and named on the failure queue)."""
+        sequence_numbers = [_sequence_number(record) for record in batch.records]
+        context = LocalLambdaContext(self._source.function, self._region)
+        self._invocations.update(sequence_numbers)
+        outcome.invocations += 1
+        try:
+            response = self._handler({"Records": batch.records}, context)
+        except Exception:
+            logger.exception(
+                "the %s function failed a batch of %d stream record(s)",
+                self._source.function.logical_id,
+                len(batch.records),
+            )
+            return self._failed(shard, batch, 0, context, outcome, function_error=True)
+        first_failed = (
+            first_unsettled_record(sequence_numbers, response)
+            if self._source.report_batch_item_failures
+            else None
+        )
+        if first_failed is None:
+            self._settle(shard, batch.records, batch.through, outcome)
+            return True
+        return self._failed(shard, batch, first_failed, context, outcome, function_error=False)
+
+    def _failed(
+        self,
+        shard: _Shard,
+        batch: _Batch,
+        first_failed: int,
+        context: LocalLambdaContext,
+        outcome: PollOutcome,
+        *,
+        function_error: bool,
+    ) -> bool:
+        outcome.failed_invocations += 1
+        if first_failed:
+            done = batch.records[:first_failed]
+            self._settle(shard, done, _sequence_number(done[-1]), outcome)
+        rest = _Batch(batch.records[first_failed:], batch.through)
+        if function_error and self._source.bisect_batch_on_function_error and len(rest.records) > 1:
+            # Each half is retried as a batch of its own; splitting consumes no retry, as on AWS.
+            middle = (len(rest.records) + 1) // 2
+            shard.pending.appendleft(_Batch(rest.records[middle:], rest.through))
+            shard.pending.appendleft(
+                _Batch(rest.records[:middle], _sequence_number(rest.records[middle - 1]))
+            )
+            return False
+        sequence_numbers = [_sequence_number(record) for record in rest.records]
+        self._retries.update(sequence_numbers)
+        limit = self._source.maximum_retry_attempts
+        if (
+            limit == STREAM_INFINITE_RETRIES
+            or max(self._retries[number] for number in sequence_numbers) <= limit
+        ):
+            shard.pending.appendleft(rest)
+            return False
+        shard.failure = (
+            rest,
+            stream_failure_record(
+                rest.records,
+                shard_id=shard.shard_id,
+                stream_arn=self._stream_arn,
+                function_arn=context.invoked_function_arn,
+                request_id=context.aws_request_id,
+                invoke_count=max(self._invocations[number] for number in sequence_numbers),
+                function_error=function_error,
+                now=datetime.now(UTC),
+            ),
+        )
+        return self._give_up(shard, outcome)
+
+    def _give_up(self, shard: _Shard, outcome: PollOutcome) -> bool:
+        """Send the on-failure record of the batch given up on, then pass it; False (to try again
+        at the next pass) if the failure queue cannot be reached."""
+        assert shard.failure is not None
+        batch, failure = shard.failure
+        info = failure["DDBStreamBatchInfo"]
+        if self._failure_queue_url is not None:
+            try:
+                self._sqs.send_message(QueueUrl=self._failure_queue_url, MessageBody=json.dumps(failure))
+            except (BotoCoreError, ClientError) as error:
+                logger.warning("could not send a stream batch's on-failure record (%s); retrying", error)
+                return False
+        logger.error(
+            "stream records %s..%s of shard %s failed past %d retries; %s",
+            info["startSequenceNumber"],
+            info["endSequenceNumber"],
+            shard.shard_id,
+            self._source.maximum_retry_attempts,
+            "named on the failure queue" if self._failure_queue_url else "discarded (no on-failure queue)",
+        )
+        shard.failure = None
+        outcome.discarded += batch.records
+        self._forget(batch.records)
+        self._checkpoint(shard, batch.through)
+        return True
+
+    def _settle(
+        self, shard: _Shard, records: list[dict[str, Any]], through: str, outcome: PollOutcome
+    ) -> None:
+        outcome.settled += records
+        self._forget(records)
+        self._checkpoint(shard, through)
+
+    def _forget(self, records: Sequence[Mapping[str, Any]]) -> None:
+        for record in records:
+            self._invocations.pop(_sequence_number(record), None)
+            self._retries.pop(_sequence_number(record), None)
+
+    def _finish(self, shard: _Shard, outcome: PollOutcome) -> None:
+        shard.finished = True
+        outcome.finished_shards += 1
+        self._list_shards_at = 0.0  # its children are read next
+        self._save()
+
+    def _checkpoint(self, shard: _Shard, through: str) -> None:
+        shard.checkpoint = through
+        self._save()
+
+    def _save(self) -> None:
+        saved = {shard.shard_id: (shard.checkpoint, shard.finished) for shard in self._shards.values()}
+        self._checkpoints.save(self._stream_arn, saved)
+
+    # --- the thread -----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        idle = STREAM_IDLE_MIN_SECS
+        while not self._stopping.is_set():
+            try:
+                with self._lock:
+                    outcome = self._cycle(self._stopping.is_set)
+            except Exception as error:  # the engine restarting, a full disk: logged, then retried
+                logger.warning("could not poll the table's stream (%s); retrying", error, exc_info=True)
+                wait = RECEIVE_RETRY_SECS
+            else:
+                if outcome.failed_invocations:
+                    wait = STREAM_RETRY_SECS
+                elif outcome.progressed:
+                    idle, wait = STREAM_IDLE_MIN_SECS, 0.0
+                else:
+                    wait, idle = idle, min(idle * 2, STREAM_IDLE_MAX_SECS)
+            self._stopping.wait(wait)
+
+
+def _optional_string(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _sequence_number(record: Mapping[str, Any]) -> str:
+    return str(record["dynamodb"]["SequenceNumber"])
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
 # --- the factories of local/dev.py's BACKGROUND_WORKERS ---------------------------------------------
 
 
@@ -515,3 +1092,56 @@ def scheduler_event_source(services: Services, template: Template | None = None)
         services.settings.region,
         services.settings.scheduler_interval_secs,
     )
+
+
+def effects_event_source(
+    services: Services,
+    template: Template | None = None,
+    data_dir: Path | None = None,
+    *,
+    failure_queue_url: str | None = None,
+    streams: Any = None,
+) -> StreamPoller:
+    """The table stream's poller of the dev runner, invoking `stream_effects_handler` with
+    `services`. Its checkpoints live in `<data_dir>/effects-stream-checkpoints.json` (default: the
+    data dir of `make dev`); a batch given up on is named on `failure_queue_url` (default: the
+    queue `<table>-effects-failures`, which provisioning creates); `streams` is the dynamodbstreams
+    client (default: one for the settings' DynamoDB endpoint).
+
+    Raises TemplateError if the template's EffectsFunction event cannot be played, and ClientError
+    if the failure queue does not exist.
+    """
+    settings = services.settings
+    source = dynamodb_stream_event_source(
+        template or load_template(), "EffectsFunction", name_prefix=settings.table_name
+    )
+    sqs = services.queue.client
+    if failure_queue_url is None:
+        failure_queue_url = str(
+            sqs.get_queue_url(QueueName=effects_failure_queue_name(settings.table_name))["QueueUrl"]
+        )
+    return StreamPoller(
+        services.table.client,
+        streams if streams is not None else stream_client(settings),
+        settings.table_name,
+        source,
+        stream_effects_handler(lambda: services),
+        settings.region,
+        sqs=sqs,
+        failure_queue_url=failure_queue_url,
+        checkpoints=StreamCheckpoints((data_dir or _dev_data_dir()) / STREAM_CHECKPOINT_FILE),
+    )
+
+
+def stream_client(settings: Settings) -> Any:
+    """A dynamodbstreams client for the settings' DynamoDB endpoint (DynamoDB Local's, the moto
+    server's, or moto in process when there is none)."""
+    return streams_client(settings)
+
+
+def _dev_data_dir() -> Path:
+    # The data dir `make dev` uses, read from the environment as the runner reads it (imported
+    # here because the runner imports this module).
+    from straitruns.local.dev import LocalConfig
+
+    return LocalConfig.from_env(os.environ).data_dir

@@ -291,4 +291,4 @@ def _terminate_group(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         with suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        process.wait(timeout=STOP_TIMEOUT_SECONDS)  # SIGKILL cannot be ignored

@@ -1,4 +1,5 @@
-"""Create the table and the queues that template.yaml declares, on DynamoDB Local, moto or AWS.
+"""Create the table (with its stream) and the queues that template.yaml declares, on DynamoDB
+Local, moto or AWS.
 
 Both functions are idempotent, so the local stack calls them on every start, against a fresh
 engine or against data persisted by an earlier run.
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
         GlobalSecondaryIndexTypeDef,
         KeySchemaElementTypeDef,
         ProjectionTypeDef,
+        StreamSpecificationTypeDef,
         TableDescriptionTypeDef,
     )
     from mypy_boto3_sqs import SQSClient
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
 
 ACTIVE_TIMEOUT_SECONDS = 300.0
 _POLL_INTERVAL_SECONDS = 0.5
+_RUN_QUEUE_SUFFIX = "-runs"
+_EFFECTS_FAILURE_QUEUE_SUFFIX = "-effects-failures"
 _QUEUE_EXISTS_CODES = frozenset(
     {"QueueAlreadyExists", "QueueNameExists", "AWS.SimpleQueueService.QueueNameExists"}
 )
@@ -49,13 +53,21 @@ class ProvisionError(RuntimeError):
 
 class TableMismatchError(ProvisionError):
     """An existing table differs from the template in a way that cannot be changed in place
-    (its key schema, an index's keys or projection, or its TTL attribute)."""
+    (its key schema, an index's keys or projection, its TTL attribute, or its stream's view type)."""
 
 
 @dataclass(frozen=True, slots=True)
 class QueueUrls:
     run_queue_url: str
     dead_letter_queue_url: str
+    # None when the template declares no effects function (so no on-failure queue).
+    effects_failure_queue_url: str | None = None
+
+
+def effects_failure_queue_name(table_name: str) -> str:
+    """The on-failure queue of the effects function's stream event source, beside the queues
+    `<table>-runs` and `<table>-dead-letters`."""
+    return f"{table_name}{_EFFECTS_FAILURE_QUEUE_SUFFIX}"
 
 
 def ensure_table(
@@ -65,9 +77,10 @@ def ensure_table(
     *,
     active_timeout: float = ACTIVE_TIMEOUT_SECONDS,
 ) -> bool:
-    """Make `table_name` match `spec`: create it (PAY_PER_REQUEST, every GSI) if missing, add any
-    GSI it lacks, enable TTL on the spec's attribute, and wait until the table and its indexes are
-    ACTIVE. Indexes the spec does not declare are left alone.
+    """Make `table_name` match `spec`: create it (PAY_PER_REQUEST, every GSI, its stream) if
+    missing, add any GSI it lacks, turn its stream on if it has none, enable TTL on the spec's
+    attribute, and wait until the table and its indexes are ACTIVE. Indexes the spec does not
+    declare, and a stream it does not declare, are left alone.
 
     Returns True if anything was created or changed, False if the table already matched.
     Raises TableMismatchError if the existing table conflicts with the spec, ProvisionError if it is
@@ -89,6 +102,9 @@ def ensure_table(
             GlobalSecondaryIndexUpdates=[{"Create": _index_definition(index)}],
         )
         # DynamoDB creates one index per UpdateTable call and refuses the next until it is ACTIVE.
+        description = _wait_until_active(client, table_name, active_timeout)
+        changed = True
+    if _ensure_stream(client, table_name, description, spec):
         _wait_until_active(client, table_name, active_timeout)
         changed = True
     return _ensure_ttl(client, table_name, spec.ttl_attribute) or changed
@@ -99,11 +115,14 @@ def ensure_queues(
     run_queue_name: str,
     dead_letter_queue_name: str,
     specs: QueueSpecs,
+    effects_failure_queue_name: str | None = None,
 ) -> QueueUrls:
     """Create the dead-letter queue, then the run queue with a RedrivePolicy to it after
-    `specs.max_receive_count` receives; a queue that exists gets the template's attributes.
+    `specs.max_receive_count` receives, and the effects function's on-failure queue if the specs
+    have one (named `effects_failure_queue_name`, by default `<table>-effects-failures` for a run
+    queue named `<table>-runs`); a queue that exists gets the template's attributes.
 
-    Returns both URLs (the same ones on every call). Raises botocore's ClientError on API failures.
+    Returns the URLs (the same ones on every call). Raises botocore's ClientError on API failures.
     """
     dead_letter_queue_url = _ensure_queue(
         sqs_client, dead_letter_queue_name, _queue_attributes(specs.dead_letter_queue)
@@ -116,7 +135,21 @@ def ensure_queues(
         {"deadLetterTargetArn": dead_letter_queue_arn, "maxReceiveCount": specs.max_receive_count}
     )
     run_queue_url = _ensure_queue(sqs_client, run_queue_name, run_queue_attributes)
-    return QueueUrls(run_queue_url=run_queue_url, dead_letter_queue_url=dead_letter_queue_url)
+    effects_failure_queue_url = None
+    if specs.effects_failure_queue is not None:
+        name = effects_failure_queue_name or _effects_failure_queue_name_of(run_queue_name)
+        effects_failure_queue_url = _ensure_queue(
+            sqs_client, name, _queue_attributes(specs.effects_failure_queue)
+        )
+    return QueueUrls(
+        run_queue_url=run_queue_url,
+        dead_letter_queue_url=dead_letter_queue_url,
+        effects_failure_queue_url=effects_failure_queue_url,
+    )
+
+
+def _effects_failure_queue_name_of(run_queue_name: str) -> str:
+    return effects_failure_queue_name(run_queue_name.removesuffix(_RUN_QUEUE_SUFFIX))
 
 
 def _describe_table(client: DynamoDBClient, table_name: str) -> TableDescriptionTypeDef | None:
@@ -130,6 +163,8 @@ def _create_table(client: DynamoDBClient, table_name: str, spec: TableSpec) -> b
     indexes = [_index_definition(index) for index in spec.global_secondary_indexes]
     # DynamoDB rejects an empty GlobalSecondaryIndexes list, so it is passed only when there are some.
     optional: dict[str, Any] = {"GlobalSecondaryIndexes": indexes} if indexes else {}
+    if spec.stream_view_type is not None:
+        optional["StreamSpecification"] = _stream_specification(spec)
     try:
         client.create_table(
             TableName=table_name,
@@ -201,6 +236,32 @@ def _missing_indexes(
                 "delete the table (or the local data folder) to recreate it"
             )
     return missing
+
+
+def _ensure_stream(
+    client: DynamoDBClient, table_name: str, description: TableDescriptionTypeDef, spec: TableSpec
+) -> bool:
+    """Turn the table's stream on if the spec declares one and the table has none (a table made
+    before the template had it); whether it did."""
+    if spec.stream_view_type is None:
+        return False
+    current = description.get("StreamSpecification", {})
+    if not current.get("StreamEnabled"):
+        client.update_table(TableName=table_name, StreamSpecification=_stream_specification(spec))
+        return True
+    if current.get("StreamViewType") != spec.stream_view_type:
+        # Changing it means a new stream, and the records of the old one not read yet would be
+        # lost to the stream event source: refused rather than done silently.
+        raise TableMismatchError(
+            f"the stream of table {table_name} carries {current.get('StreamViewType')}, the template "
+            f"declares {spec.stream_view_type}; delete the table (or the local data folder) to recreate it"
+        )
+    return False
+
+
+def _stream_specification(spec: TableSpec) -> StreamSpecificationTypeDef:
+    assert spec.stream_view_type is not None
+    return {"StreamEnabled": True, "StreamViewType": spec.stream_view_type}
 
 
 def _ensure_ttl(client: DynamoDBClient, table_name: str, attribute: str | None) -> bool:

@@ -4,16 +4,35 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from straitruns.adapters.store.access import AccessStore
+from straitruns.adapters.store.keys import created_sort_key
 from straitruns.domain.auth import API_KEY_PREFIX, Principal, Scope
 from straitruns.domain.clock import Clock
 from straitruns.domain.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from straitruns.domain.ids import IdFactory, IdKind, is_valid_id
 from straitruns.domain.models import ApiKey, Project
+from straitruns.services.projects import acting_project
 
 _KEY_HEX_CHARS = 64
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a credential is (`GET /v1/me`)."""
+
+    kind: Literal["api_key", "admin"]
+    project_id: str | None
+    key_id: str | None
+    name: str | None
+    scopes: tuple[str, ...]
+
+
+def _position(project: Project) -> str:
+    return created_sort_key(project.created_at, project.id)
 
 
 def hash_api_key(raw_key: str) -> str:
@@ -47,7 +66,12 @@ class AccessService:
             raise Unauthenticated("missing bearer token")
         token = authorization[7:].strip()
         secret = self.admin_secret()
-        if secret and not token.startswith(API_KEY_PREFIX) and hmac.compare_digest(token, secret):
+        # Bytes, not text: compare_digest refuses non-ASCII str, and a header may carry any byte.
+        if (
+            secret
+            and not token.startswith(API_KEY_PREFIX)
+            and hmac.compare_digest(token.encode("utf-8", "surrogateescape"), secret.encode("utf-8"))
+        ):
             return Principal(is_admin=True, project_id=None)
         if not looks_like_api_key(token):
             raise Unauthenticated("invalid API key")
@@ -59,8 +83,63 @@ class AccessService:
         if key.expires_at is not None and key.expires_at <= self.clock.now():
             raise Unauthenticated("API key expired")
         return Principal(
-            is_admin=False, project_id=key.project_id, scopes=frozenset(key.scopes), key_id=key.id
+            is_admin=False,
+            project_id=key.project_id,
+            scopes=frozenset(key.scopes),
+            key_id=key.id,
+            key_name=key.name,
         )
+
+    def whoami(self, principal: Principal, requested_project: str | None) -> Caller:
+        """What the caller is (`GET /v1/me`). The admin's project is the one it names, if any.
+
+        Raises Forbidden when a key names another project, NotFound when the admin names a
+        project that does not exist.
+        """
+        project_id = acting_project(principal, requested_project, required=False)
+        if principal.is_admin:
+            if project_id is not None and self._project(project_id) is None:
+                raise NotFound("project not found")
+            return Caller(kind="admin", project_id=project_id, key_id=None, name=None, scopes=(Scope.ALL,))
+        return Caller(
+            kind="api_key",
+            project_id=project_id,
+            key_id=principal.key_id,
+            name=principal.key_name,
+            scopes=tuple(sorted(principal.scopes)),
+        )
+
+    def list_projects(
+        self, principal: Principal, limit: int, after: str | None
+    ) -> tuple[list[Project], str | None]:
+        """The admin: every project, oldest first, a page at a time. A key: its own project."""
+        if principal.is_admin:
+            return self.store.list_projects(limit, after)
+        own = self._project(str(principal.project_id))
+        return ([own] if own and (after is None or after < _position(own)) else []), None
+
+    def list_api_keys(
+        self, principal: Principal, project_id: str, limit: int, after: str | None
+    ) -> tuple[list[ApiKey], str | None]:
+        """The keys of a project, oldest first (never their secret). The admin, or a `*` key of
+        that project. Raises NotFound or Forbidden."""
+        self._check_key_admin(principal, project_id)
+        if self._project(project_id) is None:
+            raise NotFound("project not found")
+        return self.store.list_api_keys(project_id, limit, after)
+
+    def _project(self, project_id: str) -> Project | None:
+        return self.store.get_project(project_id) if is_valid_id(IdKind.PROJECT, project_id) else None
+
+    @staticmethod
+    def _check_key_admin(principal: Principal, project_id: str) -> None:
+        """The admin, or a `*` key of `project_id` (another project's key: NotFound)."""
+        if principal.is_admin:
+            return
+        if principal.project_id != project_id:
+            raise NotFound("project not found")
+        if Scope.ALL not in principal.scopes:
+            raise Forbidden("managing API keys needs the '*' scope")
 
     def create_project(self, principal: Principal, name: str) -> Project:
         """Admin only (Forbidden otherwise)."""
@@ -80,12 +159,8 @@ class AccessService:
     ) -> tuple[ApiKey, str]:
         """A new key of the project and its raw value (shown once). The admin, or a `*` key of
         that project, may do this. Raises NotFound, Forbidden or ValidationFailed."""
-        if not principal.is_admin:
-            if principal.project_id != project_id:
-                raise NotFound("project not found")
-            if Scope.ALL not in principal.scopes:
-                raise Forbidden("creating API keys needs the '*' scope")
-        if not is_valid_id(IdKind.PROJECT, project_id) or self.store.get_project(project_id) is None:
+        self._check_key_admin(principal, project_id)
+        if self._project(project_id) is None:
             raise NotFound("project not found")
         now = self.clock.now()
         if expires_at is not None and expires_at <= now:

@@ -4,10 +4,10 @@
 The walk over a run's descendants is bounded by the caller's work budget. It only descends into runs
 that were ever dispatched (only those can have spawned children). Two things make it complete:
 
-- a cancelled run that had been dispatched is written with a scheduler wake-up a few seconds ahead
-  (in its cancel transition, so no crash can lose it): the scheduler then walks its children once
-  more, which catches a child spawned in a race with the cancel or not yet visible in the children
-  index (GSIs are eventually consistent);
+- a cancelled run that had been dispatched asks, in its cancel transition, for the walk of its
+  children as an effect (docs/engine.md#effects), and is written with a scheduler wake-up a few
+  seconds ahead, so the scheduler walks its children once more, which catches a child spawned in a
+  race with the cancel or not yet visible in the children index (GSIs are eventually consistent);
 - runs whose children the walk did not reach before its budget ran out get a wake-up at once, and
   the scheduler continues the walk from them (`continue_walk`).
 """
@@ -20,19 +20,18 @@ from datetime import timedelta
 
 from straitruns.adapters.store.engine import EngineStore
 from straitruns.adapters.store.runs import RunStore
-from straitruns.domain import limits
+from straitruns.domain import limits, transitions
 from straitruns.domain.clock import Clock
 from straitruns.domain.errors import Conflict
-from straitruns.domain.models import ErrorClass, Run
+from straitruns.domain.models import Run
 from straitruns.domain.run_filter import RunFilter
-from straitruns.domain.statuses import RunStatus
 from straitruns.services.budget import Timer, WorkBudget
 from straitruns.services.run_state import RunStateMachine
 
 logger = logging.getLogger("straitruns.cancellation")
 
-CANCELED_BY_USER = "canceled by user"
-PARENT_CANCELED = "parent run canceled"
+CANCELED_BY_USER = transitions.CANCELED_BY_USER
+PARENT_CANCELED = transitions.PARENT_CANCELED
 ALREADY_TERMINAL = "run already in terminal state"
 CHANGED_CONCURRENTLY = "status changed concurrently"
 
@@ -80,6 +79,10 @@ class Cancellation:
         self.clock = clock
         self.cascade = cascade or CascadeLimits()
         self.timer = timer
+
+    def effect_budget(self) -> WorkBudget:
+        """The budget one effect (a cancelled run's children, docs/engine.md#effects) spends."""
+        return WorkBudget.start(self.cascade.scheduler_runs, self.cascade.scheduler_seconds, self.timer)
 
     def request_budget(self) -> WorkBudget:
         """The budget one API request spends on the descendants of the runs it cancels."""
@@ -186,15 +189,7 @@ class Cancellation:
         """One cancel transition. Raises Conflict when the run changed first."""
         now = self.clock.now()
         recheck = now + timedelta(seconds=self.cascade.recheck_secs) if run.ever_claimed else None
-        return self.state.change(
-            run,
-            RunStatus.CANCELED,
-            error,
-            wake_no_later_than=recheck,
-            finished_at=now,
-            error=error,
-            error_class=ErrorClass.CANCELED,
-        )
+        return self.state.apply(run, transitions.canceled(now, error), wake_no_later_than=recheck)
 
     def _mark(self, runs: list[Run]) -> None:
         """Hands the walk from these runs to the scheduler's next tick."""

@@ -51,6 +51,12 @@ MapKey = Annotated[str, StringConstraints(pattern=limits.MAP_KEY_PATTERN)]
 MapValue = Annotated[str, StringConstraints(max_length=limits.MAP_VALUE_CHARS)]
 StringMap = Annotated[dict[MapKey, MapValue], AfterValidator(_string_map)]
 Slug = Annotated[str, StringConstraints(pattern=limits.SLUG_PATTERN)]
+PayloadPath = Annotated[
+    str,
+    StringConstraints(
+        min_length=1, max_length=limits.PAYLOAD_PATH_CHARS, pattern=limits.PAYLOAD_PATH_PATTERN
+    ),
+]
 Key = Annotated[str, StringConstraints(min_length=1, max_length=limits.KEY_CHARS)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Url = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
@@ -60,6 +66,10 @@ Backoff = Annotated[RetryBackoff, Field(strict=False)]
 
 class Command(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class NoFields(Command):
+    """The body of a route that takes no fields: none, or `{}` (malformed JSON 400, any field 422)."""
 
 
 class CreateProject(Command):
@@ -99,6 +109,15 @@ class JobSettings(Command):
     max_concurrency_per_key: int | None = Field(default=None, ge=1, le=10_000)
     poison_pill_threshold: int | None = Field(default=None, ge=0, le=100)
     tags: StringMap | None = None
+    indexed_payload_paths: list[PayloadPath] | None = Field(
+        default=None,
+        max_length=limits.INDEXED_PAYLOAD_PATHS,
+        description=(
+            "Up to 8 dotted payload paths (`order.id`, `items[]`) whose values are indexed for "
+            "payload_contains on this job's runs; each indexed path costs write units per run "
+            "(docs/data-model.md)."
+        ),
+    )
     default_run_metadata: StringMap | None = None
 
 

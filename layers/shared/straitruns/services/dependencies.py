@@ -2,9 +2,10 @@
 
 `DependencyGate` is the engine side: a run whose job has an unmet dependency is created `waiting`
 and listed in the waiting index under every upstream job it waits on; when an upstream run becomes
-terminal it is recorded as its job's latest terminal run in each of its scopes, and only the runs
-listed under (that job, that scope) are evaluated again. A satisfied run goes `waiting -> queued`
-with a new generation, conditionally, so two upstream finishes release it exactly once.
+terminal (an effect of its status change, docs/engine.md#effects) it is recorded as its job's latest
+terminal run in each of its scopes, and only the runs listed under (that job, that scope) are
+evaluated again. A satisfied run goes `waiting -> queued` with a new generation, conditionally, so
+two upstream finishes (or one finish delivered twice) release it exactly once.
 
 `DependencyService` is the API side: add (a cycle is refused), list and delete dependencies, and a
 run's dependency status evaluated now.
@@ -18,7 +19,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from straitruns.adapters.run_queue import MAX_DELAY_SECS, RunMessage, RunQueue
+from straitruns.adapters.run_queue import MAX_DELAY_SECS, RunQueue, run_message
 from straitruns.adapters.store.dependencies import (
     DependencyExists,
     DependencyStore,
@@ -27,6 +28,7 @@ from straitruns.adapters.store.dependencies import (
     waiting_partition,
 )
 from straitruns.adapters.store.runs import RunStore
+from straitruns.domain import transitions
 from straitruns.domain.auth import Principal
 from straitruns.domain.clock import Clock
 from straitruns.domain.dependencies import (
@@ -35,6 +37,7 @@ from straitruns.domain.dependencies import (
     DependencyCondition,
     DependencyScope,
     LatestTerminal,
+    condition_met,
     find_cycle,
     is_waiting_on_dependencies,
     latest_of,
@@ -44,7 +47,8 @@ from straitruns.domain.dependencies import (
 )
 from straitruns.domain.errors import Conflict, NotFound, Unavailable, ValidationFailed
 from straitruns.domain.ids import IdFactory, IdKind, is_valid_id
-from straitruns.domain.models import Job, Run
+from straitruns.domain.models import Job, Run, WaitingReason
+from straitruns.domain.run_filter import RunFilter
 from straitruns.domain.statuses import RunStatus
 from straitruns.domain.timers import TimerPolicy, due_at
 from straitruns.services.commands import Command, Key
@@ -59,6 +63,8 @@ logger = logging.getLogger("straitruns.dependencies")
 _CREATION_GRACE = timedelta(minutes=5)
 # Concurrent additions to one project's graph retry the cycle check this many times.
 _GRAPH_RETRIES = 5
+# Runs of an upstream job read to record its latest finishes when a first dependent appears.
+BACKFILL_RUNS = 1000
 
 
 class CreateDependency(Command):
@@ -69,10 +75,21 @@ class CreateDependency(Command):
 
 
 @dataclass(frozen=True)
+class DependencyState:
+    """One dependency of a run's job, judged now: whether it is met, and the upstream run that
+    decides it (the latest terminal run of the upstream job in the run's scope), if any."""
+
+    dependency: Dependency
+    met: bool
+    deciding: LatestTerminal | None
+
+
+@dataclass(frozen=True)
 class DependencyStatus:
     run: Run
     dependencies: list[Dependency]
     satisfied: bool
+    states: list[DependencyState]
 
 
 _LatestCache = dict[tuple[str, DependencyScope], LatestTerminal | None]
@@ -121,7 +138,10 @@ class DependencyGate:
     def hold(self, job: Job, runs: Sequence[Run]) -> list[Run]:
         """The runs as they must be created: `waiting` when a dependency is unmet (listed in the
         waiting index under each of the job's dependencies before the run exists), else unchanged.
-        A waiting run keeps its `scheduled_at`: once released it is not claimed before then."""
+        A waiting run keeps its `scheduled_at`: once released it is not claimed before then. A job
+        known to have no dependency costs no read."""
+        if job.upstream_count == 0:
+            return list(runs)
         dependencies = self.store.dependencies_of(job.id)
         if not dependencies:
             return list(runs)
@@ -132,7 +152,13 @@ class DependencyGate:
             if not self.unmet(run, dependencies, cache):
                 held.append(run)
                 continue
-            waiting = run.model_copy(update={"status": RunStatus.WAITING, "queued_at": None})
+            waiting = run.model_copy(
+                update={
+                    "status": RunStatus.WAITING,
+                    "queued_at": None,
+                    "waiting_reason": WaitingReason.DEPENDENCIES,
+                }
+            )
             waiting = with_wake(waiting, now, self.policy)
             self._list(waiting, _partitions(waiting, dependencies), now)
             held.append(waiting)
@@ -160,25 +186,29 @@ class DependencyGate:
         self._relist(still_waiting, {job.id: dependencies})
         return settled
 
-    # The listener ---------------------------------------------------------------------------
+    # Effects (docs/engine.md#effects) ------------------------------------------------------
 
-    def on_change(self, old: Run, new: Run) -> None:
-        """RunStateMachine listener. A run that stops waiting on dependencies leaves the waiting
-        index; a run that becomes terminal is recorded as its job's latest terminal run in each of
-        its scopes, and the runs waiting on it there are evaluated again.
+    def stopped_waiting(self, job_id: str, run_id: str) -> None:
+        """A run that waited on dependencies and no longer does leaves the waiting index."""
+        self.store.unindex(job_id, run_id)
 
-        Never raises: the status change is already stored, so a failure is logged instead
-        (docs/dependencies.md says what it leaves behind).
-        """
-        try:
-            if is_waiting_on_dependencies(old) and not is_waiting_on_dependencies(new):
-                self.store.unindex(old.job_id, old.id)
-            if new.is_terminal and not old.is_terminal:
-                self.upstream_finished(new)
-        except Exception:
-            logger.exception(
-                "dependency bookkeeping failed", extra={"run_id": new.id, "status": new.status.value}
-            )
+    def backfill_latest(self, upstream: Job) -> int:
+        """Records the latest terminal run per scope of a job that had no dependents, from its
+        most recent runs (BACKFILL_RUNS at most): while nothing depended on it, its finishes were
+        not recorded. Returns how many runs it looked at."""
+        page = self.runs.list_runs(
+            RunFilter(project_id=upstream.project_id, job_id=upstream.id),
+            limit=BACKFILL_RUNS,
+            before=None,
+            budget=BACKFILL_RUNS,
+        )
+        now = self.clock.now()
+        for run in reversed(page.runs):  # oldest first: the conditional records keep the latest
+            if run.is_terminal:
+                latest = latest_of(run, now)
+                for scope in scopes_of_finished(run):
+                    self.store.record_terminal(run.job_id, scope, latest)
+        return len(page.runs)
 
     def upstream_finished(self, run: Run) -> None:
         """Records the terminal `run` as its job's latest terminal run per scope, and evaluates
@@ -268,13 +298,7 @@ class DependencyGate:
     def _release(self, run: Run) -> Run | None:
         """`waiting -> queued` with a new generation; None when another actor changed it first."""
         try:
-            return self.state.change(
-                run,
-                RunStatus.QUEUED,
-                "dependencies met",
-                generation=run.generation + 1,
-                queued_at=self.clock.now(),
-            )
+            return self.state.apply(run, transitions.dependencies_met(run, self.clock.now()))
         except Conflict:
             return None
 
@@ -287,7 +311,7 @@ class DependencyGate:
         delay = max(0.0, (due - now).total_seconds()) if due else 0.0
         # A release due later than SQS can delay is promoted by the scheduler (its wake-up).
         if delay <= MAX_DELAY_SECS:
-            self.queue.send([RunMessage(released.id, released.generation, int(delay + 0.999))])
+            self.queue.send([run_message(released, int(delay + 0.999))])
         return 1
 
 
@@ -338,12 +362,17 @@ class DependencyService:
                 condition=command.condition,
                 created_at=self.clock.now(),
             )
+            counted = (job.upstream_count is not None, upstream.downstream_count is not None)
             try:
-                self.store.add(dependency, job.project_id, version)
+                self.store.add(dependency, job.project_id, version, counted)
             except DependencyExists as exc:
                 raise Conflict(f"job {job.id} already depends on job {upstream.id}") from exc
             except GraphChanged:
+                job, upstream = self.jobs.get(principal, job.id), self.jobs.get(principal, upstream.id)
                 continue
+            if not upstream.downstream_count:
+                # Nothing recorded the upstream's finishes while no job depended on it.
+                self.gate.backfill_latest(upstream)
             return dependency
         raise Unavailable("the project's dependencies are changing concurrently; retry shortly")
 
@@ -361,7 +390,12 @@ class DependencyService:
             raise NotFound("dependency not found")
         job = self.jobs.get(principal, job_ref, project_id)
         dependency = next((d for d in self.store.dependencies_of(job.id) if d.id == dependency_id), None)
-        if dependency is None or not self.store.delete(dependency):
+        upstream = self.jobs.jobs.get(dependency.depends_on_job_id) if dependency else None
+        counted = (
+            job.upstream_count is not None,
+            upstream is not None and upstream.downstream_count is not None,
+        )
+        if dependency is None or not self.store.delete(dependency, counted):
             raise NotFound("dependency not found")
         self.gate.dependency_removed(dependency)
 
@@ -370,7 +404,14 @@ class DependencyService:
         (also for another project's run)."""
         run = self.queries.get(principal, run_id)
         dependencies = self.store.dependencies_of(run.job_id)
-        return DependencyStatus(run, dependencies, not self.gate.unmet(run, dependencies))
+        upstreams = [dependency.depends_on_job_id for dependency in dependencies]
+        latest = self.store.latest_terminal(upstreams, scope_of_waiting(run)) if dependencies else {}
+        states: list[DependencyState] = []
+        for dependency in dependencies:
+            deciding = latest.get(dependency.depends_on_job_id)
+            met = condition_met(dependency.condition, deciding.status if deciding else None)
+            states.append(DependencyState(dependency, met, deciding))
+        return DependencyStatus(run, dependencies, all(state.met for state in states), states)
 
     def _upstream(self, principal: Principal, job: Job, reference: str) -> Job:
         try:

@@ -3,48 +3,82 @@
 SQS delivers at least once, so every step is conditional on the run's status and generation: a
 duplicate, stale or early message changes nothing (an early one goes back with the remaining
 delay), and a loser of any race records its outcome as a `late_outcome` event.
+
+A simple run costs the dispatcher three store requests (docs/data-model.md#cost): one read of the
+run and its job together, the claim (`dequeued` then `executing`, with `attempt.started`, one write
+of the state item), and the outcome (with `attempt.finished`, one write; a large result is written
+once to its own item before it).
 """
 
-import hashlib
 import logging
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from straitruns.adapters.executor import CallResult, EndpointRefused, HttpExecutor
-from straitruns.adapters.run_queue import MAX_DELAY_SECS, RunMessage, RunQueue
-from straitruns.adapters.store.engine import EngineStore, slot_counter
-from straitruns.adapters.store.jobs import JobStore
-from straitruns.adapters.store.runs import RunStore
-from straitruns.adapters.store.telemetry import TelemetryStore
+from straitruns.adapters.executor import CallResult, EndpointRefused
+from straitruns.adapters.run_queue import MAX_DELAY_SECS, RunMessage, run_message
+from straitruns.adapters.store.jobs import job_from_item, job_key
+from straitruns.adapters.store.table import Item
 from straitruns.adapters.tokens import TokenSigner
-from straitruns.domain import debug_capture
+from straitruns.domain import debug_capture, transitions
 from straitruns.domain.clock import Clock
 from straitruns.domain.errors import Conflict
 from straitruns.domain.ids import IdFactory, IdKind
 from straitruns.domain.in_run import last_checkpoint_headers
 from straitruns.domain.jsonvalue import InvalidJsonValue, MalformedJson, dump_json, parse_json
-from straitruns.domain.models import ErrorClass, Event, EventLevel, ExecutionTrace, Job, Run
-from straitruns.domain.outcomes import HttpOutcome, engine_error, judge
+from straitruns.domain.models import Checkpoint, ErrorClass, Event, EventLevel, ExecutionTrace, Job, Run
+from straitruns.domain.outcomes import HttpOutcome, Verdict, engine_error, judge
 from straitruns.domain.statuses import RunStatus
 from straitruns.domain.timers import due_at
+from straitruns.domain.transitions import Step
 from straitruns.services.attempts import Attempts
+from straitruns.services.concurrency import ConcurrencyQueues
 from straitruns.services.dead_letters import DeadLetters
-from straitruns.services.run_state import RunStateMachine
+from straitruns.services.ports import EventAppends, JobReads, RunMessages
+from straitruns.services.run_state import EventDraft, RunStateMachine
 
 logger = logging.getLogger("straitruns.dispatcher")
 
-# A run that finds no free concurrency slot is offered again after this long.
-NO_SLOT_DELAY_SECS = 2
 PREVIOUS_ERROR_HEADER_BYTES = 1024
+# The part of a failing endpoint's answer kept in `attempt.finished` (spec 4.3, docs/engine.md).
+FAILED_BODY_BYTES = 1024
 
 
 @dataclass(frozen=True)
 class DispatchConfig:
     public_url: str
     heartbeat_interval_secs: float = 10.0
+
+
+class DispatchReads(Protocol):
+    """The reads of a dispatch: a run with extra items in one request (its job, when the message
+    names it), and a run alone."""
+
+    def get(self, run_id: str) -> Run | None: ...
+
+    def get_many_with(
+        self, run_ids: list[str], extra: list[tuple[str, str]]
+    ) -> tuple[dict[str, Run], dict[tuple[str, str], Item]]: ...
+
+    def save(self, old: Run, new: Run, fx: dict[str, Any] | None = None) -> bool: ...
+
+
+class EngineWrites(EventAppends, Protocol):
+    def heartbeat(self, run_id: str, at: datetime) -> None: ...
+
+    def park(self, run: Run) -> bool: ...
+
+
+class Endpoints(Protocol):
+    def check_url(self, url: str) -> None: ...
+
+    def call(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> CallResult: ...
+
+
+class Checkpoints(Protocol):
+    def latest_checkpoint(self, run_id: str) -> Checkpoint | None: ...
 
 
 def _ms(delta: timedelta) -> int:
@@ -61,7 +95,7 @@ def _header_line(text: str, limit: int) -> str:
 class _Heartbeat:
     """Heartbeats a run from a background thread while its endpoint call is in flight."""
 
-    def __init__(self, engine: EngineStore, clock: Clock, run_id: str, interval: float) -> None:
+    def __init__(self, engine: EngineWrites, clock: Clock, run_id: str, interval: float) -> None:
         self.engine = engine
         self.clock = clock
         self.run_id = run_id
@@ -88,19 +122,20 @@ class _Heartbeat:
 class Dispatcher:
     def __init__(
         self,
-        runs: RunStore,
-        engine: EngineStore,
-        jobs: JobStore,
+        runs: DispatchReads,
+        engine: EngineWrites,
+        jobs: JobReads,
         state: RunStateMachine,
-        queue: RunQueue,
+        queue: RunMessages,
         dead_letters: DeadLetters,
         attempts: Attempts,
-        executor: HttpExecutor,
+        concurrency: ConcurrencyQueues,
+        executor: Endpoints,
         tokens: TokenSigner,
         clock: Clock,
         ids: IdFactory,
         config: DispatchConfig,
-        checkpoints: TelemetryStore | None = None,
+        checkpoints: Checkpoints | None = None,
     ) -> None:
         self.runs = runs
         self.engine = engine
@@ -109,6 +144,7 @@ class Dispatcher:
         self.queue = queue
         self.dead_letters = dead_letters
         self.attempts = attempts
+        self.concurrency = concurrency
         self.executor = executor
         self.tokens = tokens
         self.clock = clock
@@ -121,41 +157,51 @@ class Dispatcher:
     def handle(self, message: RunMessage) -> str:
         """Processes one run message; returns what happened (for logs and tests). Raises only
         for store or queue failures, so SQS delivers the message again."""
-        run = self.runs.get(message.run_id)
+        run, job, job_read = self._read(message)
         if run is None or run.generation != message.generation:
             return "stale"
         if message.dead_letter:
             return self._redriven(run)
         if run.status not in (RunStatus.DELAYED, RunStatus.QUEUED):
             return "stale"
-        job = self.jobs.get(run.job_id)
+        if not job_read:
+            job = self.jobs.get(run.job_id)
         if job is not None and (job.paused or not job.enabled):
-            # Parking changes nothing on the run: no status change, no event (spec 4.2).
+            # Parking changes no status and writes no event (spec 4.2); the run says why it waits.
             self.engine.park(run)
             return "parked"
-        if run.status == RunStatus.DELAYED:
-            promoted = self._promote(run)
-            if promoted is None:
-                return "not-due"
-            run = promoted
-        due = due_at(run)
         now = self.clock.now()
-        if due is not None and due > now:
+        steps: list[Step] = []
+        if run.status == RunStatus.DELAYED:
+            if run.scheduled_at is not None and run.scheduled_at > now:
+                delay = (run.scheduled_at - now).total_seconds()
+                if delay <= MAX_DELAY_SECS:  # a longer wait is the scheduler's
+                    self.queue.send([run_message(run, int(delay) + 1)])
+                return "not-due"
+            steps.append(transitions.promoted(now))
+        due = due_at(run)
+        if due is not None and due > now and not steps:
             delay = (due - now).total_seconds()
-            self.queue.send([RunMessage(run.id, run.generation, min(MAX_DELAY_SECS, int(delay) + 1))])
+            self.queue.send([run_message(run, min(MAX_DELAY_SECS, int(delay) + 1))])
             return "early"
         became_due = max(moment for moment in (run.queued_at, due, run.created_at) if moment is not None)
-        claimed = self._claim(run, now)
-        if claimed is None:
-            return "lost-claim"
         if job is None:
-            self._end(
-                claimed, RunStatus.SYSTEM_FAILED, "job deleted", "the job no longer exists", ErrorClass.SYSTEM
-            )
-            return "system_failed"
-        if not self._take_slots(claimed, job):
-            return "no-slot"
-        return self._execute(self.runs.get(claimed.id) or claimed, job, now, became_due)
+            return self._end_claimed(run, steps, "job deleted", "the job no longer exists", now)
+        if self._waits_for_slot(run, job):
+            return "waiting-for-slot"
+        return self._execute(run, job, steps, now, became_due)
+
+    def _read(self, message: RunMessage) -> tuple[Run | None, Job | None, bool]:
+        """The run and, when the message names its job, the job, in one request."""
+        if message.job_id is None:
+            return self.runs.get(message.run_id), None, False
+        key = job_key(message.job_id)
+        found, extra = self.runs.get_many_with([message.run_id], [key])
+        run = found.get(message.run_id)
+        if run is not None and run.job_id != message.job_id:
+            return run, None, False
+        item = extra.get(key)
+        return run, job_from_item(item) if item else None, True
 
     def _redriven(self, run: Run) -> str:
         """A dead-letter message redriven to the run queue replays its run, once."""
@@ -167,82 +213,55 @@ class Dispatcher:
             return "stale"
         return "replayed"
 
-    def _promote(self, run: Run) -> Run | None:
-        now = self.clock.now()
-        if run.scheduled_at is not None and run.scheduled_at > now:
-            delay = (run.scheduled_at - now).total_seconds()
-            if delay > MAX_DELAY_SECS:
-                return None  # the scheduler promotes it nearer the time
-            self.queue.send([RunMessage(run.id, run.generation, int(delay) + 1)])
-            return None
-        try:
-            return self.state.change(run, RunStatus.QUEUED, "scheduled time reached", queued_at=now)
-        except Conflict:
-            return None
+    def _waits_for_slot(self, run: Run, job: Job) -> bool:
+        """Whether the run must wait for a concurrency slot: it joins its queue (once) and asks
+        for a drain of it; a drain sends it a new message with the slot reserved."""
+        if run.slot_queue is not None:
+            return True  # it waits already; this message is a duplicate or was sent before
+        return self.concurrency.join(job, run)
 
-    def _claim(self, run: Run, now: datetime) -> Run | None:
+    def _end_claimed(self, run: Run, steps: list[Step], reason: str, error: str, now: datetime) -> str:
+        """Claims the run and ends it `system_failed`, in one write."""
         try:
-            return self.state.change(
+            self.state.apply(
                 run,
-                RunStatus.DEQUEUED,
-                "dequeued",
-                generation=run.generation + 1,
-                ever_claimed=True,
-                claimed_at=now,
-                next_retry_at=None,
+                [
+                    *steps,
+                    transitions.claimed(run, now),
+                    transitions.ended(RunStatus.SYSTEM_FAILED, reason, now, error, ErrorClass.SYSTEM),
+                ],
             )
         except Conflict:
-            return None
-
-    def _take_slots(self, run: Run, job: Job) -> bool:
-        counters: list[tuple[str, int]] = []
-        if job.max_concurrency is not None:
-            counters.append((slot_counter(job.id), job.max_concurrency))
-        if job.max_concurrency_per_key is not None and run.concurrency_key:
-            key_hash = hashlib.sha256(run.concurrency_key.encode()).hexdigest()
-            counters.append((slot_counter(job.id, key_hash), job.max_concurrency_per_key))
-        if not counters or self.engine.acquire_slots(run, counters):
-            return True
-        try:
-            requeued = self.state.change(
-                run, RunStatus.QUEUED, "no free concurrency slot", queued_at=self.clock.now()
-            )
-        except Conflict:
-            return False
-        self.queue.send([RunMessage(requeued.id, requeued.generation, NO_SLOT_DELAY_SECS)])
-        return False
+            return "lost-claim"
+        return "system_failed"
 
     # The attempt --------------------------------------------------------------------------
 
-    def _execute(self, run: Run, job: Job, claim_time: datetime, became_due: datetime) -> str:
+    def _execute(
+        self, run: Run, job: Job, steps: list[Step], claim_time: datetime, became_due: datetime
+    ) -> str:
         claim_clock = time.perf_counter()
         try:
             self.executor.check_url(job.endpoint_url)
         except EndpointRefused as refused:
-            self._end(run, RunStatus.SYSTEM_FAILED, "endpoint refused", str(refused), ErrorClass.SYSTEM)
-            return "system_failed"
+            return self._end_claimed(run, steps, "endpoint refused", str(refused), claim_time)
         now = self.clock.now()
         timeout = run.timeout_secs_override or job.timeout_secs
-        attempt = run.model_copy(
-            update={"started_at": now, "heartbeat_at": now, "timeout_at": now + timedelta(seconds=timeout)}
-        )
-        # Everything that can fail before the call (signing the token) happens while the run is
-        # still dequeued, so a failure leaves it for the scheduler to put back, not executing.
+        claim = transitions.claimed(run, now)
+        start = transitions.started(now, now + timedelta(seconds=timeout))
+        attempt = transitions.evolve(run, {**claim.changes, **start.changes})
+        # Everything that can fail before the write (signing the token) happens first, so a
+        # failure leaves the run queued for the next delivery, not executing without a call.
         headers = self._headers(attempt, job)
         try:
-            executing = self.state.change(
+            executing = self.state.apply(
                 run,
-                RunStatus.EXECUTING,
-                "executing",
-                started_at=attempt.started_at,
-                heartbeat_at=attempt.heartbeat_at,
-                timeout_at=attempt.timeout_at,
+                [*steps, claim, start],
+                after=[EventDraft("attempt.started", f"attempt {run.attempt}", {"attempt": run.attempt})],
+                keep_earlier_wake=True,
             )
         except Conflict:
             return "lost-claim"
-        self._event(
-            executing.id, "attempt.started", f"attempt {executing.attempt}", {"attempt": executing.attempt}
-        )
         body = executing.payload.encode()
         if executing.debug_mode:
             sent_headers = [("Content-Type", "application/json"), *headers.items()]
@@ -314,45 +333,23 @@ class Dispatcher:
     def _record(self, run: Run, job: Job, result: CallResult, trace: ExecutionTrace) -> str:
         outcome = result.outcome
         verdict = judge(outcome)
-        self._event(
-            run.id,
-            "attempt.finished",
-            f"attempt {run.attempt}: {verdict.kind}",
-            {
-                "attempt": run.attempt,
-                "http_status": outcome.status,
-                "error_class": verdict.error_class.value if verdict.error_class else None,
-                "execution_trace": trace.model_dump(),
-            },
-            EventLevel.INFO if verdict.kind in ("completed", "accepted") else EventLevel.WARN,
-        )
+        finished = self._finished(run, outcome, verdict, trace)
         now = self.clock.now()
         try:
             if verdict.kind == "accepted":
-                if not self.engine.save(run, run.model_copy(update={"execution_trace": trace})):
+                self._event(run.id, finished.type, finished.message, dict(finished.data), finished.level)
+                if not self.runs.save(run, run.model_copy(update={"execution_trace": trace})):
                     raise Conflict("moved on")
                 return "accepted"
             if verdict.kind == "completed":
-                self.state.change(
-                    run,
-                    RunStatus.COMPLETED,
-                    "completed",
-                    result=_result_json(outcome),
-                    finished_at=now,
-                    execution_trace=trace,
-                    error=None,
-                    error_class=None,
+                self.state.apply(
+                    run, transitions.completed(now, _result_json(outcome), trace), before=[finished]
                 )
                 return "completed"
             if verdict.kind == "failed":
-                self.state.change(
-                    run,
-                    RunStatus.FAILED,
-                    "failed",
-                    error=engine_error(verdict.error or "failed"),
-                    error_class=verdict.error_class,
-                    finished_at=now,
-                    execution_trace=trace,
+                error = engine_error(verdict.error or "failed")
+                self.state.apply(
+                    run, transitions.failed(now, error, verdict.error_class, trace), before=[finished]
                 )
                 return "failed"
             return self.attempts.fail(
@@ -362,23 +359,29 @@ class Dispatcher:
                 verdict.error_class or ErrorClass.SERVER,
                 verdict.fingerprint or "",
                 trace,
+                before=[finished],
             )
         except Conflict:
+            if verdict.kind != "accepted":
+                self._event(run.id, finished.type, finished.message, dict(finished.data), finished.level)
             self._late_outcome(run, outcome, verdict.kind)
             return "late_outcome"
 
-    def _end(self, run: Run, status: RunStatus, reason: str, error: str, error_class: ErrorClass) -> None:
-        try:
-            self.state.change(
-                run,
-                status,
-                reason,
-                error=engine_error(error),
-                error_class=error_class,
-                finished_at=self.clock.now(),
-            )
-        except Conflict:
-            logger.info("run moved on before it could be ended", extra={"run_id": run.id})
+    def _finished(
+        self, run: Run, outcome: HttpOutcome, verdict: Verdict, trace: ExecutionTrace
+    ) -> EventDraft:
+        """The attempt's `attempt.finished` event: its status, error class and trace, and for an
+        endpoint error (5xx) the start of its answer, redacted like the debug capture."""
+        data: dict[str, Any] = {
+            "attempt": run.attempt,
+            "http_status": outcome.status,
+            "error_class": verdict.error_class.value if verdict.error_class else None,
+            "execution_trace": trace.model_dump(),
+        }
+        if outcome.status is not None and outcome.status >= 500 and outcome.body:
+            data["response_body"] = debug_capture.body_excerpt(outcome.body, FAILED_BODY_BYTES)
+        level = EventLevel.INFO if verdict.kind in ("completed", "accepted") else EventLevel.WARN
+        return EventDraft("attempt.finished", f"attempt {run.attempt}: {verdict.kind}", data, level)
 
     def _late_outcome(self, run: Run, outcome: HttpOutcome, kind: str) -> None:
         self._event(

@@ -13,7 +13,7 @@ from typing import Any
 from straitruns.adapters.store.annotations import AnnotationsRefused, AnnotationStore
 from straitruns.adapters.store.engine import EngineStore
 from straitruns.adapters.store.telemetry import TelemetryStore
-from straitruns.domain import limits
+from straitruns.domain import limits, transitions
 from straitruns.domain.clock import Clock
 from straitruns.domain.errors import Conflict, NotFound, ValidationFailed
 from straitruns.domain.ids import IdFactory, IdKind
@@ -32,6 +32,7 @@ from straitruns.domain.models import (
 )
 from straitruns.domain.output_schema import check_output
 from straitruns.domain.statuses import RunStatus
+from straitruns.domain.transitions import Step
 from straitruns.services.run_family import RunFamily
 from straitruns.services.run_state import RunStateMachine
 from straitruns.services.run_telemetry import RunTelemetry
@@ -263,28 +264,15 @@ class InRunPlane:
         result = (
             _json("result", body.result, limits.RESULT_BYTES) if "result" in body.model_fields_set else None
         )
-        return self.state.change(
-            run,
-            RunStatus.COMPLETED,
-            "completed through the SDK",
-            result=result,
-            finished_at=self.clock.now(),
-            error=None,
-            error_class=None,
-        )
+        step = transitions.completed(self.clock.now(), result)
+        return self.state.apply(run, Step(step.target, "completed through the SDK", step.changes))
 
     def fail(self, run: Run, body: FailBody) -> Run:
         """`failed` with the error, never retried. Raises PayloadTooLarge (error over 8 KiB),
         Conflict."""
         require_within("error", text_size(body.error), limits.ERROR_BYTES)
-        return self.state.change(
-            run,
-            RunStatus.FAILED,
-            "failed through the SDK",
-            error=body.error,
-            error_class=None,
-            finished_at=self.clock.now(),
-        )
+        step = transitions.failed(self.clock.now(), body.error, None)
+        return self.state.apply(run, Step(step.target, "failed through the SDK", step.changes))
 
     def spawn(self, run: Run, body: SpawnBody) -> Run:
         """See RunFamily.spawn."""

@@ -1,20 +1,25 @@
 """Jobs: create, read, update (the version grows), delete (spec 2.2, 8)."""
 
+import hashlib
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from straitruns.adapters.run_queue import RunMessage, RunQueue
-from straitruns.adapters.store.engine import EngineStore
+from straitruns.adapters.run_queue import RunQueue, run_message
+from straitruns.adapters.store import keys
+from straitruns.adapters.store.engine import EngineStore, slot_counter
 from straitruns.adapters.store.jobs import JobStore, SlugTaken, StaleJob
 from straitruns.adapters.store.runs import RunStore
+from straitruns.domain import transitions
 from straitruns.domain.auth import Principal
 from straitruns.domain.clock import Clock
 from straitruns.domain.errors import Conflict, NotFound, ValidationFailed
 from straitruns.domain.ids import IdFactory, IdKind, is_valid_id
-from straitruns.domain.models import ErrorClass, Job
+from straitruns.domain.models import Job
 from straitruns.domain.run_filter import RunFilter
 from straitruns.domain.statuses import RunStatus, is_terminal
 from straitruns.domain.timers import TimerPolicy, next_wake
 from straitruns.services.commands import CreateJob, UpdateJob
+from straitruns.services.concurrency import ConcurrencyQueues
 from straitruns.services.projects import can_see
 from straitruns.services.run_state import RunStateMachine
 
@@ -34,7 +39,9 @@ class JobService:
         allow_plain_http: bool,
         engine: EngineStore,
         policy: TimerPolicy,
+        concurrency: ConcurrencyQueues,
     ) -> None:
+        self.concurrency = concurrency
         self.engine = engine
         self.policy = policy
         self.jobs = jobs
@@ -56,6 +63,9 @@ class JobService:
             version_id=self.ids.new(IdKind.VERSION),
             created_at=now,
             updated_at=now,
+            upstream_count=0,
+            downstream_count=0,
+            indexed_payload_since=now if settings.get("indexed_payload_paths") else None,
             **settings,
         )
         try:
@@ -76,6 +86,40 @@ class JobService:
         if job is None or not can_see(principal, job.project_id):
             raise NotFound("job not found")
         return job
+
+    def get_for_trigger(
+        self,
+        principal: Principal,
+        job_ref: str,
+        project_id: str | None,
+        concurrency_keys: Iterable[str | None] = (),
+    ) -> tuple[Job, dict[str, int]]:
+        """A job by id or slug with the slots in use of its concurrency counters (the job's, and
+        those of `concurrency_keys`), read together. Raises NotFound as `get` does."""
+        job_id: str | None = job_ref if is_valid_id(IdKind.JOB, job_ref) else None
+        if job_id is None:
+            project = project_id or principal.project_id
+            job_id = self.jobs.slug_job_id(project, job_ref) if project else None
+        if job_id is None:
+            raise NotFound("job not found")
+        hashes = {hashlib.sha256(key.encode()).hexdigest() for key in concurrency_keys if key}
+        counters = [slot_counter(job_id), *(slot_counter(job_id, digest) for digest in sorted(hashes))]
+        job, items = self.jobs.get_with(job_id, [(counter, "SLOTS") for counter in counters[:100]])
+        if job is None or not can_see(principal, job.project_id):
+            raise NotFound("job not found")
+        active = {
+            counter: int(items.get((counter, "SLOTS"), {}).get("active", 0)) for counter in counters[:100]
+        }
+        return job, active
+
+    def resolve_id(self, principal: Principal, job_ref: str, project_id: str) -> str | None:
+        """The id of the job `job_ref` (an id or a slug) names in the project, or None when the
+        project has no such job (a list filtered on it is then rightly empty)."""
+        try:
+            job = self.get(principal, job_ref, project_id)
+        except NotFound:
+            return None
+        return job.id if job.project_id == project_id else None
 
     def list_jobs(self, project_id: str, limit: int, after: str | None) -> tuple[list[Job], str | None]:
         return self.jobs.list_jobs(project_id, limit, after)
@@ -98,12 +142,18 @@ class JobService:
                 and not defaults[name].is_required()
             ):
                 changes[name] = defaults[name].default
+        now = self.clock.now()
+        if "indexed_payload_paths" in changes:
+            changes["indexed_payload_paths"] = tuple(changes["indexed_payload_paths"] or ())
+            if changes["indexed_payload_paths"] != job.indexed_payload_paths:
+                # Runs created before now are not indexed by the new paths: reads check them.
+                changes["indexed_payload_since"] = now if changes["indexed_payload_paths"] else None
         updated = job.model_copy(
             update={
                 **changes,
                 "version": job.version + 1,
                 "version_id": self.ids.new(IdKind.VERSION),
-                "updated_at": self.clock.now(),
+                "updated_at": now,
             }
         )
         updated = Job.model_validate(updated.model_dump())
@@ -115,7 +165,14 @@ class JobService:
             raise Conflict("the job changed concurrently; read it again") from exc
         if (job.paused or not job.enabled) and not updated.paused and updated.enabled:
             self.release_parked(updated)
+        if updated.max_concurrency != job.max_concurrency or self._resumed(job, updated):
+            # Runs waiting for a slot may move on now (a wider limit, or the job running again).
+            self.concurrency.drain(keys.concurrency_queue(updated.id))
         return updated
+
+    @staticmethod
+    def _resumed(before: Job, after: Job) -> bool:
+        return (before.paused or not before.enabled) and not after.paused and after.enabled
 
     def release_parked(self, job: Job) -> int:
         """Re-enqueues the runs parked while the job was paused or disabled."""
@@ -128,8 +185,9 @@ class JobService:
                 # The wake-up comes back first: if a message below is lost, the scheduler
                 # re-enqueues the run (spec 4.2: never lost).
                 self.engine.set_wake(run, next_wake(run, now, self.policy))
-                if run.status == RunStatus.QUEUED:
-                    messages.append(RunMessage(run.id, run.generation))
+                self.engine.unparked(run)
+                if run.status == RunStatus.QUEUED and run.slot_queue is None:
+                    messages.append(run_message(run))
             self.queue.send(messages)
             self.runs.unpark(run_ids)
             released += len(messages)
@@ -151,14 +209,7 @@ class JobService:
             if is_terminal(run.status):
                 continue
             try:
-                self.state.change(
-                    run,
-                    RunStatus.CANCELED,
-                    "job deleted",
-                    finished_at=now,
-                    error="job deleted",
-                    error_class=ErrorClass.CANCELED,
-                )
+                self.state.apply(run, transitions.canceled(now, "job deleted"))
             except Conflict:
                 continue  # it moved on concurrently; its new owner settles it
 

@@ -4,6 +4,7 @@ import base64
 import binascii
 from dataclasses import dataclass
 
+from straitruns.domain.digits import bounded_int, is_ascii_digits
 from straitruns.domain.errors import BadRequest
 from straitruns.domain.timefmt import format_ts, parse_ts
 
@@ -53,6 +54,7 @@ def parse_limit(text: str | None, default: int, maximum: int) -> int:
     """`limit`: a positive integer, clamped to `maximum`. Raises BadRequest otherwise."""
     if text is None:
         return default
-    if not text.isdigit() or int(text) < 1:
-        raise BadRequest("limit must be a positive integer")
-    return min(int(text), maximum)
+    if not is_ascii_digits(text) or not text.strip("0"):
+        raise BadRequest("limit must be a positive integer (ASCII digits)")
+    value = bounded_int(text)
+    return maximum if value is None else min(value, maximum)  # more digits than any maximum: clamped

@@ -3,9 +3,10 @@
 Children and continuations are created the way triggers create runs (TriggerService.create_for_run:
 limits, dependency gate, queue message). A parent that awaits its children goes `executing ->
 waiting` at once (the state machine gives its concurrency slot back) with its await deadline as its
-timer; the children it awaits are recorded under its current generation. When a child ends, this
-service's listener looks at the parent: once every awaited child has ended, the parent goes
-`waiting -> queued` with a new generation (attempt unchanged), remembering the children
+timer; the children it awaits are recorded under its current generation. When a child ends, the
+effects of its status change (docs/engine.md#effects) look at the parent: once every awaited child
+has ended, the parent goes `waiting -> queued` with a new generation (attempt unchanged), remembering
+the children
 (`resumed_after`, sent as `X-Resumed-After`), and is sent to the run queue. The scheduler ends a
 parent still waiting at its deadline (`timed_out`).
 """
@@ -13,17 +14,16 @@ parent still waiting at its deadline (`timed_out`).
 import logging
 from datetime import datetime, timedelta
 
-from straitruns.adapters.run_queue import RunMessage, RunQueue
-from straitruns.adapters.store.engine import EngineStore
+from straitruns.adapters.run_queue import RunQueue, run_message
 from straitruns.adapters.store.jobs import JobStore
 from straitruns.adapters.store.run_family import RunFamilyStore
 from straitruns.adapters.store.runs import RunStore
-from straitruns.domain import limits
+from straitruns.domain import limits, transitions
 from straitruns.domain.clock import Clock
 from straitruns.domain.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
 from straitruns.domain.ids import IdKind, is_valid_id
 from straitruns.domain.jsonvalue import dump_json, load_json
-from straitruns.domain.models import ErrorClass, Job, Run
+from straitruns.domain.models import Job, Run
 from straitruns.domain.statuses import RunStatus
 from straitruns.domain.timers import TimerPolicy
 from straitruns.services.commands import TriggerRun
@@ -54,7 +54,6 @@ class RunFamily:
         runs: RunStore,
         family: RunFamilyStore,
         jobs: JobStore,
-        engine: EngineStore,
         triggers: TriggerService,
         state: RunStateMachine,
         queue: RunQueue,
@@ -64,7 +63,6 @@ class RunFamily:
         self.runs = runs
         self.family = family
         self.jobs = jobs
-        self.engine = engine
         self.triggers = triggers
         self.state = state
         self.queue = queue
@@ -124,7 +122,7 @@ class RunFamily:
         except Conflict:
             self._abandon(child, "its parent moved on before it could wait for it")
             raise
-        # The child may have ended before the parent was waiting (its listener then found the
+        # The child may have ended before the parent was waiting (its effect then found the
         # parent still executing): look once more.
         self.settle(parent.id)
 
@@ -132,9 +130,7 @@ class RunFamily:
         """The parent waiting until `deadline` at least. Raises Conflict when it moved on."""
         if parent.status == RunStatus.EXECUTING:
             try:
-                self.state.change(
-                    parent, RunStatus.WAITING, "awaiting children", timeout_at=deadline, resumed_after=()
-                )
+                self.state.apply(parent, transitions.awaiting_children(deadline))
                 return
             except Conflict:
                 current = self.runs.get(parent.id)  # another spawn of the same attempt may have won
@@ -146,21 +142,10 @@ class RunFamily:
         if parent.timeout_at is not None and parent.timeout_at >= deadline:
             return
         later = with_wake(parent.model_copy(update={"timeout_at": deadline}), self.clock.now(), self.policy)
-        if not self.engine.save(parent, later):
+        if not self.runs.save(parent, later):
             raise Conflict("status changed concurrently")
 
     # Awaited children ending ------------------------------------------------------------------
-
-    def on_change(self, old: Run, new: Run) -> None:
-        """RunStateMachine listener: a child that ended may release its waiting parent. Never
-        raises (the child's change is stored already); a failure is logged, and the parent then
-        waits until its deadline."""
-        if not new.is_terminal or old.is_terminal or new.parent_run_id is None:
-            return
-        try:
-            self.settle(new.parent_run_id)
-        except Exception:
-            logger.exception("could not release the parent", extra={"run_id": new.parent_run_id})
 
     def settle(self, parent_id: str) -> Run | None:
         """Releases the parent when it waits for children and every one of them has ended:
@@ -174,18 +159,12 @@ class RunFamily:
         if not awaited or not self._all_ended(awaited):
             return None
         try:
-            released = self.state.change(
-                parent,
-                RunStatus.QUEUED,
-                "awaited children finished",
-                generation=parent.generation + 1,
-                queued_at=self.clock.now(),
-                timeout_at=None,
-                resumed_after=tuple(awaited),
+            released = self.state.apply(
+                parent, transitions.children_finished(parent, self.clock.now(), tuple(awaited))
             )
         except Conflict:
             return None
-        self.queue.send([RunMessage(released.id, released.generation)])
+        self.queue.send([run_message(released)])
         return released
 
     def _all_ended(self, run_ids: list[str]) -> bool:
@@ -224,15 +203,11 @@ class RunFamily:
             job, options, RunLinks(run.id, continuation_of=run.id, lineage_depth=depth)
         )
         try:
-            self.state.change(
+            self.state.apply(
                 run,
-                RunStatus.COMPLETED,
-                "continued as new",
-                result=dump_json({"continued_as": successor.id}),
-                finished_at=self.clock.now(),
-                continued_by=successor.id,
-                error=None,
-                error_class=None,
+                transitions.continued(
+                    self.clock.now(), successor.id, dump_json({"continued_as": successor.id})
+                ),
             )
         except Conflict:
             self._abandon(successor, "the run it continues moved on")
@@ -245,13 +220,6 @@ class RunFamily:
         if current is None or current.is_terminal:
             return
         try:
-            self.state.change(
-                current,
-                RunStatus.CANCELED,
-                "abandoned",
-                finished_at=self.clock.now(),
-                error=reason,
-                error_class=ErrorClass.CANCELED,
-            )
+            self.state.apply(current, transitions.canceled(self.clock.now(), reason, "abandoned"))
         except Conflict:
             logger.warning("could not cancel an abandoned run", extra={"run_id": run.id})

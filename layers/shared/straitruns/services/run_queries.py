@@ -3,15 +3,17 @@
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from straitruns.adapters.store.keys import created_sort_key
 from straitruns.adapters.store.runs import RunStore
 from straitruns.domain import limits
 from straitruns.domain.auth import Principal
 from straitruns.domain.errors import NotFound
 from straitruns.domain.ids import IdKind, is_valid_id
 from straitruns.domain.models import Run
-from straitruns.domain.run_filter import RunFilter
+from straitruns.domain.run_filter import PayloadIndex, RunFilter
 from straitruns.domain.statuses import RunStatus
 from straitruns.services.pagination import Cursor, encode_cursor
+from straitruns.services.ports import JobReads
 from straitruns.services.projects import can_see
 
 
@@ -26,9 +28,11 @@ ITEMS_PER_CANDIDATE = 3
 
 
 class RunQueries:
-    def __init__(self, runs: RunStore, read_budget: int) -> None:
-        """`read_budget` is the number of items one list request may read (STRAIT_LIST_READ_BUDGET)."""
+    def __init__(self, runs: RunStore, read_budget: int, jobs: JobReads | None = None) -> None:
+        """`read_budget` is the number of items one list request may read (STRAIT_LIST_READ_BUDGET);
+        `jobs` tells which payload paths a job indexes (payload filters of one job use them)."""
         self.runs = runs
+        self.jobs = jobs
         self.candidate_budget = max(1, read_budget // ITEMS_PER_CANDIDATE)
 
     def get(self, principal: Principal, run_id: str) -> Run:
@@ -57,8 +61,18 @@ class RunQueries:
             budget=self.candidate_budget,
             ascending=ascending,
             fits=fits,
+            payload_index=self._payload_index(run_filter),
         )
         return Page(page.runs, encode_cursor(page.next_cursor) if page.next_cursor else None)
+
+    def _payload_index(self, run_filter: RunFilter) -> PayloadIndex | None:
+        """What the filter's job indexes for `payload_contains` (None: no job, or nothing)."""
+        if run_filter.payload_contains is None or run_filter.job_id is None or self.jobs is None:
+            return None
+        job = self.jobs.get(run_filter.job_id)
+        if job is None or job.indexed_payload_since is None or not job.indexed_payload_paths:
+            return None
+        return PayloadIndex(job.indexed_payload_paths, job.indexed_payload_since)
 
     def dead_letters(
         self,
@@ -82,6 +96,17 @@ class RunQueries:
         parent = self.get(principal, run_id)
         run_filter = RunFilter(project_id=parent.project_id, parent_run_id=parent.id)
         return self.list_runs(run_filter, limit, cursor, ascending=True, fits=fits)
+
+    def lineage_page(self, principal: Principal, run_id: str, limit: int, cursor: Cursor | None) -> Page:
+        """A page of the lineage, root first: the runs after `cursor` (by creation, which is the
+        chain's order), at most `limit` of them."""
+        chain = self.lineage(principal, run_id)
+        bound = cursor.bound(ascending=True) if cursor else None
+        after = [run for run in chain if bound is None or created_sort_key(run.created_at, run.id) > bound]
+        page = after[:limit]
+        more = len(after) > limit
+        last = encode_cursor(created_sort_key(page[-1].created_at, page[-1].id)) if more and page else None
+        return Page(page, last)
 
     def lineage(self, principal: Principal, run_id: str) -> list[Run]:
         """The continue-as-new chain holding the run, root first (at most LINEAGE_DEPTH + 1 runs)."""

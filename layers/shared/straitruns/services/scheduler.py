@@ -8,19 +8,20 @@ import logging
 from collections import Counter
 from datetime import datetime, timedelta
 
-from straitruns.adapters.run_queue import MAX_DELAY_SECS, RunMessage, RunQueue
+from straitruns.adapters.run_queue import MAX_DELAY_SECS, run_message
 from straitruns.adapters.store.engine import EngineStore
-from straitruns.adapters.store.jobs import JobStore
 from straitruns.adapters.store.keys import WAKE_SHARDS
-from straitruns.adapters.store.runs import RunStore
+from straitruns.domain import transitions
 from straitruns.domain.clock import Clock
 from straitruns.domain.errors import Conflict
 from straitruns.domain.models import ErrorClass, Run
 from straitruns.domain.statuses import RunStatus
-from straitruns.domain.timers import TimerPolicy, due_at
+from straitruns.domain.timers import TimerPolicy, due_at, next_wake
 from straitruns.services.attempts import Attempts
 from straitruns.services.cancellation import Cancellation
+from straitruns.services.concurrency import ConcurrencyQueues
 from straitruns.services.dead_letters import DeadLetters
+from straitruns.services.ports import JobReads, RunMessages, RunReads
 from straitruns.services.run_state import RunStateMachine
 
 logger = logging.getLogger("straitruns.scheduler")
@@ -35,17 +36,19 @@ def _secs(value: float) -> timedelta:
 class Scheduler:
     def __init__(
         self,
-        runs: RunStore,
+        runs: RunReads,
         engine: EngineStore,
-        jobs: JobStore,
+        jobs: JobReads,
         state: RunStateMachine,
         attempts: Attempts,
-        queue: RunQueue,
+        queue: RunMessages,
         clock: Clock,
         policy: TimerPolicy,
         dead_letters: DeadLetters,
         cancellation: Cancellation,
+        concurrency: ConcurrencyQueues,
     ) -> None:
+        self.concurrency = concurrency
         self.dead_letters = dead_letters
         self.cancellation = cancellation
         self.runs = runs
@@ -87,26 +90,23 @@ class Scheduler:
             return "replay-finished"
         expiring = not run.ever_claimed and run.expires_at is not None and run.expires_at <= now
         if expiring and run.status in (RunStatus.DELAYED, RunStatus.QUEUED, RunStatus.WAITING):
-            self.state.change(
-                run, RunStatus.EXPIRED, "expired", finished_at=now, error="expired before it started"
-            )
+            self.state.apply(run, transitions.expired(now))
             return "expired"
         if run.status == RunStatus.DELAYED:
             return self._delayed(run, now)
         if run.status == RunStatus.QUEUED:
             return self._queued(run, now)
         if run.status == RunStatus.DEQUEUED:
-            self.state.change(run, RunStatus.QUEUED, "dispatcher lost before the call", queued_at=now)
-            self.queue.send([RunMessage(run.id, run.generation)])
+            requeued = self.state.apply(run, transitions.requeued("dispatcher lost before the call", now))
+            self.queue.send([run_message(requeued)])
             return "requeued"
         if run.status == RunStatus.EXECUTING:
             return self._executing(run, now)
         if run.status == RunStatus.WAITING and run.timeout_at is not None and run.timeout_at <= now:
-            self.state.change(
-                run, RunStatus.TIMED_OUT, "await timeout", finished_at=now, error="await timed out"
-            )
+            self.state.apply(run, transitions.await_timed_out(now))
             return "timed_out"
-        self.engine.set_wake(run, None)
+        # Woken early (a claim keeps the earlier wake-up of its queued run): look again when due.
+        self.engine.set_wake(run, next_wake(run, now, self.policy))
         return "idle"
 
     def _delayed(self, run: Run, now: datetime) -> str:
@@ -117,7 +117,7 @@ class Scheduler:
             return "not-due"
         if not self._job_accepts(run):
             return "parked"
-        self.queue.send([RunMessage(run.id, run.generation, max(0, int(remaining + 0.999)))])
+        self.queue.send([run_message(run, max(0, int(remaining + 0.999)))])
         self.engine.set_wake(run, max(scheduled, now) + _secs(self.policy.reenqueue_after_secs))
         return "promoted"
 
@@ -128,8 +128,12 @@ class Scheduler:
             return "not-due"
         if not self._job_accepts(run):
             return "parked"
-        self.queue.send([RunMessage(run.id, run.generation, int((due - now).total_seconds() + 0.999))])
         self.engine.set_wake(run, due + _secs(self.policy.reenqueue_after_secs))
+        if run.slot_queue is not None:
+            # It waits for a concurrency slot: a drain lost in a race would leave it there.
+            self.concurrency.drain(run.slot_queue)
+            return "slot-drained"
+        self.queue.send([run_message(run, int((due - now).total_seconds() + 0.999))])
         return "enqueued"
 
     def _executing(self, run: Run, now: datetime) -> str:
@@ -146,14 +150,10 @@ class Scheduler:
             return "alive"
         job = self.jobs.get(run.job_id)
         if job is None:
-            self.state.change(
-                run,
-                RunStatus.SYSTEM_FAILED,
-                "job deleted",
-                finished_at=now,
-                error="the job no longer exists",
-                error_class=ErrorClass.SYSTEM,
+            step = transitions.ended(
+                RunStatus.SYSTEM_FAILED, "job deleted", now, "the job no longer exists", ErrorClass.SYSTEM
             )
+            self.state.apply(run, step)
             return "system_failed"
         if overdue:
             return self.attempts.fail(run, job, "attempt timed out", ErrorClass.TIMEOUT, "timeout", None)

@@ -8,25 +8,25 @@ again a bounded number of times; a status that does not allow the operation is a
 """
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Protocol
 
 from pydantic import Field, StringConstraints
 
-from straitruns.adapters.run_queue import MAX_DELAY_SECS, RunMessage, RunQueue
-from straitruns.adapters.store.engine import EngineStore
+from straitruns.adapters.run_queue import MAX_DELAY_SECS, RunQueue, run_message
 from straitruns.adapters.store.jobs import JobStore
-from straitruns.adapters.store.runs import RunStore, TransitionRefused
-from straitruns.domain import limits
+from straitruns.adapters.store.runs import RunStore
+from straitruns.domain import limits, transitions
 from straitruns.domain.auth import Principal
 from straitruns.domain.clock import Clock
-from straitruns.domain.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
+from straitruns.domain.errors import Conflict, NotFound, PayloadTooLarge, TransitionRefused, ValidationFailed
 from straitruns.domain.jsonvalue import dump_json, json_size, load_json
 from straitruns.domain.models import Checkpoint, Run
 from straitruns.domain.run_filter import run_index_values
 from straitruns.domain.statuses import RunStatus, can_transition
 from straitruns.domain.timers import TimerPolicy, due_at
+from straitruns.domain.transitions import Step
 from straitruns.services.cancellation import ALREADY_TERMINAL, Cancellation, CancelOutcome
 from straitruns.services.commands import Command, JsonValue, Timestamp, TriggerRun
 from straitruns.services.dead_letters import DeadLetters
@@ -93,7 +93,6 @@ class RunSteering:
         runs: RunStore,
         jobs: JobStore,
         state: RunStateMachine,
-        engine: EngineStore,
         queue: RunQueue,
         dead_letters: DeadLetters,
         triggers: TriggerService,
@@ -107,7 +106,6 @@ class RunSteering:
         self.runs = runs
         self.jobs = jobs
         self.state = state
-        self.engine = engine
         self.queue = queue
         self.dead_letters = dead_letters
         self.triggers = triggers
@@ -213,28 +211,30 @@ class RunSteering:
             )
         now = self.clock.now()
         scheduled = max(requested, now)
-        target = RunStatus.DELAYED if scheduled > now else RunStatus.QUEUED
-        changes: dict[str, Any] = {
-            "scheduled_at": scheduled,
-            "expires_at": _moved_expiry(run, scheduled),
-            # Messages already sent for the old time are stale from here on.
-            "generation": run.generation + 1,
-            "queued_at": now if target == RunStatus.QUEUED else None,
-            "next_retry_at": None,
-        }
-        if payload is not None:
-            changes["payload"] = payload
-        wanted = run.model_copy(update=changes)
-        added = run_index_values(wanted) - run_index_values(run)
-        self.runs.add_index_items(wanted, added)
-        if run.status == RunStatus.DELAYED and target == RunStatus.DELAYED:
-            # Still delayed: not a status change (the transition table has no delayed -> delayed).
+        step = transitions.rescheduled(run, now, scheduled, _moved_expiry(run, scheduled))
+        if payload is None:
+            if run.status == RunStatus.DELAYED and step.target == RunStatus.DELAYED:
+                # Still delayed: not a status change (the transition table has no delayed -> delayed).
+                moved = with_wake(transitions.evolve(run, step.changes), now, self.policy)
+                if not self.runs.save(run, moved):
+                    raise _Raced
+            else:
+                moved = self._change(run, step)
+            self._send(moved)
+            return moved
+        # A new payload rewrites the run's definition, in the same write as its state.
+        job = self.jobs.get(run.job_id)
+        paths = job.indexed_payload_paths if job is not None and job.indexed_payload_since else ()
+        step = Step(step.target, step.reason, {**step.changes, "payload": payload})
+        wanted = transitions.evolve(run, {**step.changes, "status": step.target})
+        self.runs.add_index_items(wanted, run_index_values(wanted, paths) - run_index_values(run, paths))
+        if run.status == RunStatus.DELAYED and step.target == RunStatus.DELAYED:
             moved = with_wake(wanted, now, self.policy)
-            if not self.engine.save(run, moved):
+            if not self.runs.rewrite_definition(run, moved):
                 raise _Raced
         else:
-            moved = self._change(run, target, "rescheduled", **changes)
-        self.runs.remove_index_items(moved, run_index_values(run) - run_index_values(moved))
+            moved = self._change(run, step, extra_actions=[self.runs.definition_action(wanted)])
+        self.runs.remove_index_items(moved, run_index_values(run, paths) - run_index_values(moved, paths))
         self._send(moved)
         return moved
 
@@ -247,7 +247,7 @@ class RunSteering:
             if run.status == RunStatus.PAUSED:
                 return run
             _require(run, PAUSABLE, "pause", "not_pausable")
-            return self._change(run, RunStatus.PAUSED, "paused")
+            return self._change(run, transitions.paused())
 
         return self._steer(principal, run_id, pause)
 
@@ -257,11 +257,7 @@ class RunSteering:
 
         def resume(run: Run) -> Run:
             _require(run, {RunStatus.PAUSED}, "resume", "not_paused")
-            now = self.clock.now()
-            if run.scheduled_at is not None and run.scheduled_at > now:
-                resumed = self._change(run, RunStatus.DELAYED, "resumed", queued_at=None)
-            else:
-                resumed = self._change(run, RunStatus.QUEUED, "resumed", queued_at=now)
+            resumed = self._change(run, transitions.resumed(run, self.clock.now()))
             self._send(resumed)
             return resumed
 
@@ -280,20 +276,7 @@ class RunSteering:
 
         def restart(run: Run) -> Run:
             _require(run, RESTARTABLE, "restart", "not_restartable")
-            restarted = self._change(
-                run,
-                RunStatus.QUEUED,
-                "restarted",
-                generation=run.generation + 1,
-                started_at=None,
-                finished_at=None,
-                heartbeat_at=None,
-                next_retry_at=None,
-                claimed_at=None,
-                timeout_at=None,
-                queued_at=self.clock.now(),
-                machine_preset=preset or run.machine_preset,
-            )
+            restarted = self._change(run, transitions.restarted(run, self.clock.now(), preset))
             self._send(restarted)
             return restarted
 
@@ -309,7 +292,7 @@ class RunSteering:
             if run.debug_mode == enabled:
                 return run
             toggled = run.model_copy(update={"debug_mode": enabled})
-            if not self.engine.save(run, toggled):
+            if not self.runs.save(run, toggled):
                 raise _Raced
             return toggled
 
@@ -348,12 +331,12 @@ class RunSteering:
                 run = self.queries.get(principal, run_id)
         raise Refused("the run kept changing concurrently; try again", "changed_concurrently")
 
-    def _change(self, run: Run, target: RunStatus, reason: str, **changes: Any) -> Run:
+    def _change(self, run: Run, step: Step, extra_actions: Sequence[dict[str, Any]] = ()) -> Run:
         """A status change the caller has checked is allowed; losing it is a race (`_Raced`)."""
-        if not can_transition(run.status, target):
-            raise Refused(f"a {run.status.value} run cannot become {target.value}", "not_allowed")
+        if not can_transition(run.status, step.target):
+            raise Refused(f"a {run.status.value} run cannot become {step.target.value}", "not_allowed")
         try:
-            return self.state.change(run, target, reason, **changes)
+            return self.state.apply(run, step, extra_actions=extra_actions)
         except Conflict as exc:
             raise _Raced from exc
 
@@ -363,7 +346,7 @@ class RunSteering:
         due = due_at(run)
         delay = max(0.0, (due - self.clock.now()).total_seconds()) if due else 0.0
         if delay <= MAX_DELAY_SECS:
-            self.queue.send([RunMessage(run.id, run.generation, math.ceil(delay))])
+            self.queue.send([run_message(run, math.ceil(delay))])
 
 
 def _require(run: Run, allowed: frozenset[RunStatus] | set[RunStatus], operation: str, reason: str) -> None:

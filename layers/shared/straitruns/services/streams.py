@@ -24,6 +24,7 @@ from straitruns.adapters.store.stream_reads import RunSnapshot, StreamReads
 from straitruns.adapters.store.stream_slots import TOTAL_SCOPE, SlotLimit, StreamSlotStore
 from straitruns.domain.auth import Principal
 from straitruns.domain.clock import Clock
+from straitruns.domain.digits import bounded_int
 from straitruns.domain.errors import NotFound, Unavailable
 from straitruns.domain.ids import IdKind, is_valid_id
 from straitruns.domain.models import Event
@@ -89,11 +90,11 @@ class StreamCapacityReached(Unavailable):
 
 def parse_last_event_id(text: str | None) -> int | None:
     """The sequence a client last received (`Last-Event-ID` or `?last_event_id=`), or None when
-    absent or not a non-negative integer (the stream then starts from the first number)."""
+    absent or not a non-negative integer of at most 18 digits (the stream then starts from the
+    first number)."""
     if text is None:
         return None
-    text = text.strip()
-    return int(text) if text.isascii() and text.isdigit() else None
+    return bounded_int(text.strip())
 
 
 class Numbered(Protocol):

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from straitruns.domain.digits import bounded_int
 from straitruns.domain.errors import BadRequest
 from straitruns.domain.timefmt import parse_ts
 
@@ -56,9 +57,10 @@ def sequence_after(cursor: SubCursor) -> int:
     """The sequence an event or checkpoint cursor continues after (0: from the start)."""
     if cursor.after is None:
         return 0
-    if not cursor.after.isdigit():
+    sequence = bounded_int(cursor.after)
+    if sequence is None:
         raise BadRequest("invalid cursor")
-    return int(cursor.after)
+    return sequence
 
 
 def collect[T](

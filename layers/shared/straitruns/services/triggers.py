@@ -1,26 +1,35 @@
-"""Triggers: one run, or a batch of runs, created and handed to the run queue (spec 4.1, 8)."""
+"""Triggers: one run, or a batch of runs, created and handed to the run queue (spec 4.1, 8).
+
+A run is written in one batch of items (its definition, its state holding its `created` event,
+its index items, and its queue entry when its job limits concurrency), then its message is sent;
+with an idempotency key the definition, the state and the key's guard are one transaction
+(docs/data-model.md#cost). A bulk trigger writes its runs the same way, in parallel batches.
+"""
 
 import hashlib
+from collections.abc import Mapping, MutableMapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from straitruns.adapters.run_queue import MAX_DELAY_SECS, RunMessage, RunQueue
-from straitruns.adapters.store.jobs import JobStore
-from straitruns.adapters.store.runs import IdempotencyGuard, IdempotencyKeyHeld, RunStore
+from straitruns.adapters.run_queue import MAX_DELAY_SECS, RunMessage, run_message
+from straitruns.adapters.store.runs import IdempotencyGuard, IdempotencyKeyHeld, NewRun
 from straitruns.domain import limits
 from straitruns.domain.auth import Principal
 from straitruns.domain.clock import Clock
 from straitruns.domain.errors import Conflict, DomainError, NotFound, PayloadTooLarge, ValidationFailed
 from straitruns.domain.ids import IdFactory, IdKind, is_valid_id
 from straitruns.domain.jsonvalue import dump_json, json_size
-from straitruns.domain.models import Batch, Job, Run, TriggeredBy
+from straitruns.domain.models import Batch, Job, Run, TriggeredBy, WaitingReason
 from straitruns.domain.statuses import RunStatus
 from straitruns.domain.timers import TimerPolicy
 from straitruns.services.commands import BulkTrigger, RunOptions, TriggerRun
+from straitruns.services.concurrency import ConcurrencyQueues
 from straitruns.services.dependencies import DependencyGate
+from straitruns.services.ports import RunMessages, RunReads
 from straitruns.services.projects import can_see
-from straitruns.services.run_state import status_change_event, with_wake
+from straitruns.services.run_state import RunStateMachine, with_wake
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,30 @@ class RunLinks:
     lineage_depth: int = 0
 
 
+class RunCreation(RunReads, Protocol):
+    def create_many(
+        self,
+        new_runs: Sequence[NewRun],
+        *,
+        guard: IdempotencyGuard | None = None,
+        replaces: str | None = None,
+    ) -> None: ...
+
+    def idempotent_run_id(self, guard: IdempotencyGuard) -> str | None: ...
+
+
+class BatchStore(Protocol):
+    def put_batch(self, batch: Batch) -> None: ...
+
+    def get_batch(self, batch_id: str) -> Batch | None: ...
+
+    def batch_status_counts(self, batch_id: str) -> dict[str, int]: ...
+
+
+# Runs a bulk trigger writes per batch of requests (each run is a few items: 25 to a request).
+_RUNS_PER_WRITE = 5
+
+
 def idempotency_guard(job_id: str, key: str) -> IdempotencyGuard:
     return IdempotencyGuard(job_id, hashlib.sha256(key.encode()).hexdigest())
 
@@ -53,13 +86,16 @@ def idempotency_guard(job_id: str, key: str) -> IdempotencyGuard:
 class TriggerService:
     def __init__(
         self,
-        jobs: JobStore,
-        runs: RunStore,
-        queue: RunQueue,
+        jobs: BatchStore,
+        runs: RunCreation,
+        queue: RunMessages,
         clock: Clock,
         ids: IdFactory,
         policy: TimerPolicy,
         dependencies: DependencyGate,
+        state: RunStateMachine,
+        concurrency: ConcurrencyQueues,
+        workers: int = 1,
     ) -> None:
         self.policy = policy
         self.dependencies = dependencies
@@ -68,6 +104,9 @@ class TriggerService:
         self.queue = queue
         self.clock = clock
         self.ids = ids
+        self.state = state
+        self.concurrency = concurrency
+        self.workers = max(1, workers)
 
     def trigger(
         self,
@@ -76,10 +115,12 @@ class TriggerService:
         command: TriggerRun,
         header_key: str | None,
         *,
+        active_slots: Mapping[str, int] | None = None,
         replayed_from: str | None = None,
     ) -> TriggerOutcome:
         """Creates one run of `job` (or returns the run holding the idempotency key). With
         `replayed_from`, the run is a replay of that run (`triggered_by = retry`, spec 5 item 6).
+        `active_slots` are the job's concurrency counters read with it, when they were.
 
         Raises Conflict (job disabled), ValidationFailed, PayloadTooLarge.
         """
@@ -91,16 +132,23 @@ class TriggerService:
         # A run with an unmet dependency is created `waiting` and sent nowhere (spec 4.8); it is
         # evaluated once more right after creation, so an upstream finish in between is not missed.
         [run] = self.dependencies.hold(job, [run])
-        outcome = self._store(job, run, key)
+        outcome = self._store(job, run, key, dict(active_slots or {}))
         if outcome.created:
             [settled] = self.dependencies.settle(job, [outcome.run])
             outcome = TriggerOutcome(settled, created=True)
             self._enqueue([outcome.run], job)
         return outcome
 
-    def bulk_trigger(self, principal: Principal, job: Job, command: BulkTrigger) -> BulkOutcome:
+    def bulk_trigger(
+        self,
+        principal: Principal,
+        job: Job,
+        command: BulkTrigger,
+        active_slots: Mapping[str, int] | None = None,
+    ) -> BulkOutcome:
         """Creates the items' runs under one batch. Every item is validated before anything is
-        written; after that, an item that cannot be stored is reported and the others stand."""
+        written; after that, an item that cannot be stored is reported and the others stand. The
+        batch's counts come from its runs, so a bulk trigger stopped half-way leaves them true."""
         self._check_enabled(job)
         now = self.clock.now()
         batch = Batch(
@@ -125,27 +173,40 @@ class TriggerService:
             raise error_type(f"item {problems[0]['index']}: {problems[0]['error']}", problems)
         held = self.dependencies.hold(job, [run for run, _ in prepared])
         prepared = [(run, key) for run, (_, key) in zip(held, prepared, strict=True)]
-        hits_only = all(key and self._holder(idempotency_guard(job.id, key)) for _, key in prepared)
+        keyed = [(position, run, key) for position, (run, key) in enumerate(prepared) if key]
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            holders = list(pool.map(lambda entry: self._holder(idempotency_guard(job.id, entry[2])), keyed))
+        hits_only = len(keyed) == len(prepared) and all(holder is not None for holder in holders)
         if not hits_only:
             self.jobs.put_batch(batch)
-        entries: list[Run | DomainError] = []
-        created: list[Run] = []
-        for run, key in prepared:
+        entries: list[Run | DomainError | None] = [None] * len(prepared)
+        free = [position for position, (_, key) in enumerate(prepared) if not key]
+        active = dict(active_slots or {})  # each run admitted counts against what looks free
+        stored = self._store_many(job, [prepared[position][0] for position in free], active)
+        for position, result in zip(free, stored, strict=True):
+            entries[position] = result
+        created = [result for result in stored if isinstance(result, Run)]
+
+        def keyed_store(entry: tuple[int, Run, str]) -> tuple[int, TriggerOutcome | DomainError]:
+            position, run, key = entry
             try:
-                outcome = self._store(job, run, key)
+                return position, self._store(job, run, key, active)
             except DomainError as exc:
-                entries.append(exc)
-                continue
-            entries.append(outcome.run)
-            if outcome.created:
-                created.append(outcome.run)
+                return position, exc
+
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            for position, outcome in pool.map(keyed_store, keyed):
+                entries[position] = outcome if isinstance(outcome, DomainError) else outcome.run
+                if not isinstance(outcome, DomainError) and outcome.created:
+                    created.append(outcome.run)
         settled = {run.id: run for run in self.dependencies.settle(job, created)}
-        created = list(settled.values())
-        entries = [settled.get(entry.id, entry) if isinstance(entry, Run) else entry for entry in entries]
-        self._enqueue(created, job)
-        if created:
-            self.jobs.put_batch(batch.model_copy(update={"created_count": len(created)}))
-        return BulkOutcome(batch.id if created or not hits_only else None, entries, len(created))
+        self._enqueue(list(settled.values()), job)
+        results = [settled.get(entry.id, entry) if isinstance(entry, Run) else entry for entry in entries]
+        return BulkOutcome(
+            batch.id if created or not hits_only else None,
+            [entry for entry in results if entry is not None],
+            len(created),
+        )
 
     def create_for_run(self, job: Job, command: TriggerRun, links: RunLinks) -> Run:
         """Creates one run of `job` on behalf of a run, as a trigger creates one (limits, the
@@ -167,17 +228,19 @@ class TriggerService:
             }
         )
         [run] = self.dependencies.hold(job, [run])
-        created = self._store(job, run, None).run
+        created = self._store(job, run, None, {}).run
         [settled] = self.dependencies.settle(job, [created])
         self._enqueue([settled], job)
         return settled
 
     def get_batch(self, principal: Principal, batch_id: str) -> tuple[Batch, dict[str, int]]:
-        """A batch and its runs counted by status. Raises NotFound (also for another project's)."""
+        """A batch and its runs counted by status (`created_count` is the number of its runs).
+        Raises NotFound (also for another project's)."""
         batch = self.jobs.get_batch(batch_id) if is_valid_id(IdKind.BATCH, batch_id) else None
         if batch is None or not can_see(principal, batch.project_id):
             raise NotFound("batch not found")
-        return batch, self.jobs.batch_status_counts(batch.id)
+        counts = self.jobs.batch_status_counts(batch.id)
+        return batch.model_copy(update={"created_count": sum(counts.values())}), counts
 
     def _holder(self, guard: IdempotencyGuard) -> Run | None:
         """The run holding the guard's key, or None when the key is free or its hold ended."""
@@ -187,7 +250,25 @@ class TriggerService:
             return None
         return run
 
-    def _store(self, job: Job, run: Run, key: str | None) -> TriggerOutcome:
+    def _prepare(self, job: Job, run: Run, active: MutableMapping[str, int]) -> NewRun:
+        """What the creation of `run` writes: its events, its queue entry, the effect it asks."""
+        paths = job.indexed_payload_paths if job.indexed_payload_since is not None else ()
+        if job.paused:
+            run = run.model_copy(update={"waiting_reason": WaitingReason.JOB_PAUSED})
+            return NewRun(run, self.state.creation_events(run), parked=True, payload_paths=paths)
+        admission = self.concurrency.admit(job, run, active) if run.status == RunStatus.QUEUED else None
+        if admission is None:
+            return NewRun(run, self.state.creation_events(run), payload_paths=paths)
+        fx = {"k": sorted(admission.effects)} if admission.effects else None
+        return NewRun(
+            admission.run,
+            self.state.creation_events(admission.run, admission.events),
+            extra_items=(admission.entry,),
+            fx=fx,
+            payload_paths=paths,
+        )
+
+    def _store(self, job: Job, run: Run, key: str | None, active: MutableMapping[str, int]) -> TriggerOutcome:
         guard = idempotency_guard(job.id, key) if key else None
         replaces = None
         if guard is not None:
@@ -195,12 +276,32 @@ class TriggerService:
             holder = self._holder(guard) if replaces else None
             if holder is not None:
                 return TriggerOutcome(holder, created=False)
-        event = status_change_event(self.ids, self.clock, run, None, "created", 1)
+        new = self._prepare(job, run, active)
         try:
-            self.runs.create(run, event, guard=guard, replaces=replaces, parked=job.paused)
+            self.runs.create_many([new], guard=guard, replaces=replaces)
         except IdempotencyKeyHeld as held:
             return self._replayed(held.run_id)
-        return TriggerOutcome(run, created=True)
+        return TriggerOutcome(new.run, created=True)
+
+    def _store_many(
+        self, job: Job, runs: list[Run], active: MutableMapping[str, int]
+    ) -> list[Run | DomainError]:
+        """Stores runs without idempotency keys, in parallel batches of a few runs each; returns
+        each run as stored, or the error that kept its batch from being stored."""
+        prepared = [self._prepare(job, run, active) for run in runs]
+        parts = [
+            prepared[start : start + _RUNS_PER_WRITE] for start in range(0, len(prepared), _RUNS_PER_WRITE)
+        ]
+
+        def store(part: list[NewRun]) -> list[Run | DomainError]:
+            try:
+                self.runs.create_many(part)
+            except DomainError as exc:
+                return [exc for _ in part]
+            return [new.run for new in part]
+
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            return [result for results in pool.map(store, parts) for result in results]
 
     def _replayed(self, run_id: str) -> TriggerOutcome:
         run = self.runs.get(run_id)
@@ -209,21 +310,25 @@ class TriggerService:
         return TriggerOutcome(run, created=False)
 
     def _enqueue(self, runs: list[Run], job: Job) -> None:
-        """Hands due runs (and runs due within the SQS delay limit) to the run queue. A failed send
+        """Hands due runs (and runs due within the SQS delay limit) to the run queue; a run that
+        waits in a concurrency queue gets its message when a slot is reserved for it. A failed send
         is not an error: the run is stored as queued and the scheduler re-enqueues it."""
         if job.paused:
             return
         now = self.clock.now()
         messages: list[RunMessage] = []
         for run in runs:
-            if run.status == RunStatus.QUEUED:
-                messages.append(RunMessage(run.id, run.generation))
+            if run.status == RunStatus.QUEUED and run.slot_queue is None:
+                messages.append(run_message(run))
             elif run.status == RunStatus.DELAYED and run.scheduled_at is not None:
                 delay = (run.scheduled_at - now).total_seconds()
                 if delay <= MAX_DELAY_SECS:
-                    messages.append(RunMessage(run.id, run.generation, int(delay)))
-        if messages:
-            self.queue.send(messages)
+                    messages.append(run_message(run, int(delay)))
+        if not messages:
+            return
+        chunks = [messages[start : start + 10] for start in range(0, len(messages), 10)]
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(chunks))) as pool:
+            list(pool.map(self.queue.send, chunks))
 
     def _check_enabled(self, job: Job) -> None:
         if not job.enabled:

@@ -67,7 +67,7 @@ class AnnotationStore:
         return {
             "ConditionCheck": {
                 "TableName": self.table.name,
-                "Key": {"pk": {"S": keys.run_pk(run.id)}, "sk": {"S": keys.RUN_SK}},
+                "Key": {"pk": {"S": keys.run_pk(run.id)}, "sk": {"S": keys.STATE_SK}},
                 "ConditionExpression": "#st = :s AND generation = :g",
                 "ExpressionAttributeNames": {"#st": "status"},
                 "ExpressionAttributeValues": serialize({":s": run.status.value, ":g": run.generation}),

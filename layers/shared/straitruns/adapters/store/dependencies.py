@@ -64,9 +64,18 @@ class DependencyStore:
         item = self.table.get(keys.dependency_graph(project_id), _GRAPH_SK)
         return int(item["version"]) if item else 0
 
-    def add(self, dependency: Dependency, project_id: str, seen_version: int) -> None:
+    def add(
+        self,
+        dependency: Dependency,
+        project_id: str,
+        seen_version: int,
+        counted: tuple[bool, bool] = (True, True),
+    ) -> None:
         """Stores the dependency if the job does not depend on that upstream yet and the project's
-        graph is still at `seen_version` (bumping it). Raises DependencyExists or GraphChanged."""
+        graph is still at `seen_version` (bumping it), counting it on the jobs that keep counts
+        (`counted`: the dependent job, the upstream job; a job stored before jobs counted their
+        dependencies keeps none, and readers then look). Raises DependencyExists or GraphChanged
+        (also when a job's count changed shape meanwhile: read the jobs and try again)."""
         graph_condition = "attribute_not_exists(pk)" if seen_version == 0 else "version = :seen"
         actions = [
             self.table.put_action(_dependency_item(dependency), condition="attribute_not_exists(pk)"),
@@ -79,11 +88,28 @@ class DependencyStore:
             ),
         ]
         try:
-            self.table.transact(actions)
+            self.table.transact(actions + self._count_actions(dependency, 1, counted))
         except ConditionFailed as failure:
             if failure.failed_at(0):
                 raise DependencyExists(dependency.depends_on_job_id) from failure
             raise GraphChanged(project_id) from failure
+
+    def _count_actions(
+        self, dependency: Dependency, delta: int, counted: tuple[bool, bool]
+    ) -> list[dict[str, Any]]:
+        """Updates of the dependency counts of the jobs that keep them."""
+        pairs = ((dependency.job_id, "upstream_count"), (dependency.depends_on_job_id, "downstream_count"))
+        return [
+            self.table.update_action(
+                f"JOB#{job_id}",
+                "JOB",
+                f"SET {counter} = {counter} + :d",
+                condition=f"attribute_exists({counter})",
+                values={":d": delta},
+            )
+            for (job_id, counter), keeps in zip(pairs, counted, strict=True)
+            if keeps
+        ]
 
     def dependencies_of(self, job_id: str) -> list[Dependency]:
         """The job's dependencies, oldest first (strongly consistent)."""
@@ -97,21 +123,21 @@ class DependencyStore:
     def upstream_job_ids(self, job_id: str) -> list[str]:
         return [dependency.depends_on_job_id for dependency in self.dependencies_of(job_id)]
 
-    def delete(self, dependency: Dependency) -> bool:
-        """Removes the dependency; False when it was already gone (or replaced)."""
+    def delete(self, dependency: Dependency, counted: tuple[bool, bool] = (True, True)) -> bool:
+        """Removes the dependency (and counts it off the jobs that keep counts); False when it
+        was already gone (or replaced)."""
+        removal = self.table.delete_action(
+            keys.job_dependencies(dependency.job_id),
+            keys.dependency_sk(dependency.depends_on_job_id),
+            condition="id = :id",
+            values={":id": dependency.id},
+        )
         try:
-            self.table.transact(
-                [
-                    self.table.delete_action(
-                        keys.job_dependencies(dependency.job_id),
-                        keys.dependency_sk(dependency.depends_on_job_id),
-                        condition="id = :id",
-                        values={":id": dependency.id},
-                    )
-                ]
-            )
-        except ConditionFailed:
-            return False
+            self.table.transact([removal, *self._count_actions(dependency, -1, counted)])
+        except ConditionFailed as failure:
+            if failure.failed_at(0):
+                return False
+            raise
         return True
 
     # Latest terminal runs -----------------------------------------------------------------

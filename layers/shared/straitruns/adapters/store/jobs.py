@@ -6,6 +6,7 @@ import simplejson
 
 from straitruns.adapters.store import keys
 from straitruns.adapters.store.table import ConditionFailed, DynamoTable, Item
+from straitruns.domain.ids import IdKind, is_valid_id, is_valid_slug
 from straitruns.domain.models import Batch, Job
 from straitruns.domain.timefmt import format_ts, parse_ts
 
@@ -20,6 +21,15 @@ class StaleJob(Exception):
 
 def _job_pk(job_id: str) -> str:
     return f"JOB#{job_id}"
+
+
+def job_key(job_id: str) -> tuple[str, str]:
+    """The key of a job's item (to read it with other items in one request)."""
+    return _job_pk(job_id), "JOB"
+
+
+# Attributes of a job item kept by the dependency store, never written from a job read earlier.
+_COUNTERS = ("upstream_count", "downstream_count")
 
 
 def _slug_pk(project_id: str, slug: str) -> str:
@@ -48,10 +58,25 @@ class JobStore:
 
     def replace(self, old: Job, new: Job) -> None:
         """Writes `new` over `old` if the job is still at `old.version` (moving the slug guard when
-        the slug changes). Raises StaleJob or SlugTaken."""
+        the slug changes); the dependency counters are left as they are. Raises StaleJob or
+        SlugTaken."""
+        item = {name: value for name, value in _job_item(new).items() if name not in ("pk", "sk", *_COUNTERS)}
+        names = {f"#a{n}": name for n, name in enumerate(item)}
+        values: dict[str, Any] = {
+            f":a{n}": value for n, value in enumerate(item.values()) if value is not None
+        }
+        sets = [f"#a{n} = :a{n}" for n, value in enumerate(item.values()) if value is not None]
+        removes = [f"#a{n}" for n, value in enumerate(item.values()) if value is None]
+        update = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        values[":v"] = old.version
         actions = [
-            self.table.put_action(
-                _job_item(new), condition="attribute_exists(pk) AND version = :v", values={":v": old.version}
+            self.table.update_action(
+                _job_pk(new.id),
+                "JOB",
+                update,
+                condition="attribute_exists(pk) AND version = :v",
+                values=values,
+                names=names,
             )
         ]
         if new.slug != old.slug:
@@ -74,9 +99,28 @@ class JobStore:
 
     def get(self, job_id: str) -> Job | None:
         item = self.table.get(_job_pk(job_id), "JOB")
-        return _job_from_item(item) if item else None
+        return job_from_item(item) if item else None
+
+    def get_with(
+        self, job_id: str, extra: list[tuple[str, str]]
+    ) -> tuple[Job | None, dict[tuple[str, str], Item]]:
+        """The job and `extra` items (its concurrency counters), in one strongly consistent read."""
+        found = self.table.batch_get([job_key(job_id), *extra])
+        item = found.pop(job_key(job_id), None)
+        return (job_from_item(item) if item else None), found
+
+    def slug_job_id(self, project_id: str, slug: str) -> str | None:
+        """The id of the job of a slug; None, without a read, for a text that cannot be a slug or
+        project id."""
+        if not is_valid_slug(slug) or not is_valid_id(IdKind.PROJECT, project_id):
+            return None
+        guard = self.table.get(_slug_pk(project_id, slug), "SLUG")
+        return str(guard["job_id"]) if guard else None
 
     def get_by_slug(self, project_id: str, slug: str) -> Job | None:
+        """The job of a slug; None, without a read, for a text that cannot be a slug or project id."""
+        if not is_valid_slug(slug) or not is_valid_id(IdKind.PROJECT, project_id):
+            return None
         guard = self.table.get(_slug_pk(project_id, slug), "SLUG")
         return self.get(guard["job_id"]) if guard else None
 
@@ -154,17 +198,22 @@ def _job_item(job: Job) -> Item:
     for name, value in data.items():
         if name in ("tags", "default_run_metadata"):
             item[name] = simplejson.dumps(value, separators=(",", ":"))
-        elif name in ("created_at", "updated_at"):
-            item[name] = format_ts(value)
+        elif name in ("created_at", "updated_at", "indexed_payload_since"):
+            item[name] = format_ts(value) if value else None
+        elif name == "indexed_payload_paths":
+            item[name] = list(value) or None
         else:
             item[name] = value
     return item
 
 
-def _job_from_item(item: Item) -> Job:
+def job_from_item(item: Item) -> Job:
     data = {name: item.get(name) for name in Job.model_fields if name in item}
     data["tags"] = simplejson.loads(item.get("tags") or "{}")
     data["default_run_metadata"] = simplejson.loads(item.get("default_run_metadata") or "{}")
+    data["indexed_payload_paths"] = tuple(item.get("indexed_payload_paths") or ())
     data["created_at"] = parse_ts(item["created_at"])
     data["updated_at"] = parse_ts(item["updated_at"])
+    if item.get("indexed_payload_since"):
+        data["indexed_payload_since"] = parse_ts(item["indexed_payload_since"])
     return Job.model_validate(data)

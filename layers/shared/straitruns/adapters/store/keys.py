@@ -30,8 +30,9 @@ SORT_ATTRIBUTE = "csk"
 TTL_ATTRIBUTE = "expires_ttl"
 
 # Sort keys inside a run's item collection.
-RUN_SK = "RUN"
-LIVE_SK = "LIVE"
+RUN_SK = "RUN"  # the run's definition: written once (payload, metadata, links; docs/data-model.md)
+STATE_SK = "ST"  # the run's state: small, rewritten by every status change (the outbox)
+LIVE_SK = "LIVE"  # counters of the in-run plane (checkpoints, chunks, children, usage, annotations)
 EVENT_SK_PREFIX = "EVT#"
 CHUNK_SK_PREFIX = "CHUNK#"
 INDEX_SK_PREFIX = "IX#"
@@ -93,20 +94,32 @@ def created_sort_key(created_at: datetime, item_id: str) -> str:
     return f"{format_ts(created_at)}#{item_id}"
 
 
-def project_runs(project_id: str) -> str:
-    return f"P#{project_id}"
+def write_shard(run_id: str, shards: int) -> int:
+    """The write shard of a run among `shards` (stable: every index entry of the run uses it)."""
+    if shards <= 1:
+        return 0
+    return int.from_bytes(hashlib.sha256(run_id.encode()).digest()[:4], "big") % shards
 
 
-def project_status(project_id: str, status: str) -> str:
-    return f"PS#{project_id}#{status}"
+def _sharded(partition: str, shard: int) -> str:
+    # Shard 0 keeps the unsuffixed name, so a table written with one shard reads the same with more.
+    return partition if shard == 0 else f"{partition}#{shard}"
+
+
+def project_runs(project_id: str, shard: int = 0) -> str:
+    return _sharded(f"P#{project_id}", shard)
+
+
+def project_status(project_id: str, status: str, shard: int = 0) -> str:
+    return _sharded(f"PS#{project_id}#{status}", shard)
 
 
 def batch_runs(batch_id: str) -> str:
     return f"B#{batch_id}"
 
 
-def job_runs(job_id: str) -> str:
-    return f"J#{job_id}"
+def job_runs(job_id: str, shard: int = 0) -> str:
+    return _sharded(f"J#{job_id}", shard)
 
 
 def parent_runs(parent_id: str) -> str:
@@ -133,8 +146,32 @@ def wake_sort_key(wake_at: datetime, run_id: str) -> str:
     return f"{format_ts(wake_at)}#{run_id}"
 
 
+def result_blob_sk(digest: str) -> str:
+    """The item of a large result: named by its content, so two writers racing to complete one
+    attempt cannot overwrite each other's result (the winner's state names its own)."""
+    return f"{BLOB_SK_PREFIX}result#{digest}"
+
+
+def concurrency_queue(job_id: str, key_hash: str | None = None) -> str:
+    """Partition of the runs waiting for a slot of a job (or of one concurrency key of the job)."""
+    return f"CQ#{job_id}" + (f"#{key_hash}" if key_hash else "")
+
+
+def queue_position(priority: int, created_sort: str) -> str:
+    """Sort key in a concurrency queue: higher priority first, then creation order."""
+    return f"{10 - priority:02d}#{created_sort}"
+
+
 def project_jobs(project_id: str) -> str:
     return f"PJ#{project_id}"
+
+
+# Projects and API keys are listed through the by_project index too (docs/data-model.md).
+ALL_PROJECTS = "PROJECTS"
+
+
+def project_api_keys(project_id: str) -> str:
+    return f"PKEYS#{project_id}"
 
 
 # Job dependencies (docs/dependencies.md) ---------------------------------------------------

@@ -2,7 +2,8 @@
 one Query by sort-key range on the run's item collection, and a consistent snapshot of where the
 run stands (its status and the last event and chunk numbers taken).
 
-Events are `EVT#<sequence>` items (written by runs.py and engine.py); chunks are
+Events are `EVT#<sequence>` items and the events the run's state item still holds (read together by
+events.py); chunks are
 `CHUNK#<sequence>` items written by the in-run plane (`stream_id`, `chunk`, `done`, `sequence`,
 `created_at`, `expires_ttl`), numbered by an atomic add on the LIVE item's `chunk_seq`. Every read
 is strongly consistent: a stream must see a number as soon as its writer has returned.
@@ -11,7 +12,7 @@ is strongly consistent: a stream must see a number as soon as its writer has ret
 from dataclasses import dataclass
 
 from straitruns.adapters.store import keys
-from straitruns.adapters.store.runs import event_from_item
+from straitruns.adapters.store.events import EventReads
 from straitruns.adapters.store.table import DynamoTable, Item
 from straitruns.domain.models import Event, StreamChunk
 from straitruns.domain.statuses import RunStatus
@@ -62,32 +63,36 @@ class StreamReads:
 
     def __init__(self, table: DynamoTable) -> None:
         self.table = table
+        self.events = EventReads(table)
 
     def snapshot(self, run_id: str) -> RunSnapshot | None:
-        """The run's project, status and LIVE counters as one consistent read, or None when the
-        run does not exist."""
+        """The run's project, status and counters as one consistent read, or None when the run
+        does not exist."""
         pk = keys.run_pk(run_id)
-        run, live = self.table.transact_get(
-            [(pk, keys.RUN_SK, ("project_id", "status")), (pk, keys.LIVE_SK, ("seq", "chunk_seq"))]
+        state, live = self.table.transact_get(
+            [(pk, keys.STATE_SK, ("project_id", "status", "seq")), (pk, keys.LIVE_SK, ("chunk_seq",))]
         )
-        if run is None:
+        if state is None:
             return None
-        counters = _counters(live)
         return RunSnapshot(
-            project_id=str(run["project_id"]),
-            status=RunStatus(run["status"]),
-            event_sequence=counters.event_sequence,
-            chunk_sequence=counters.chunk_sequence,
+            project_id=str(state["project_id"]),
+            status=RunStatus(state["status"]),
+            event_sequence=int(state.get("seq", 0)),
+            chunk_sequence=int((live or {}).get("chunk_seq", 0)),
         )
 
     def counters(self, run_id: str) -> LiveCounters:
-        """The run's LIVE counters (one small strongly consistent read)."""
-        return _counters(self.table.get(keys.run_pk(run_id), keys.LIVE_SK))
+        """The last event and chunk numbers taken (one consistent read of two small items)."""
+        pk = keys.run_pk(run_id)
+        state, live = self.table.transact_get(
+            [(pk, keys.STATE_SK, ("seq",)), (pk, keys.LIVE_SK, ("chunk_seq",))]
+        )
+        return LiveCounters(int((state or {}).get("seq", 0)), int((live or {}).get("chunk_seq", 0)))
 
     def events_after(self, run_id: str, after: int, limit: int) -> Page[Event]:
         """Up to `limit` events numbered above `after`, in sequence order."""
-        items, more = self._range(run_id, keys.event_sk(after + 1), keys.event_sk(_LAST_SEQUENCE), limit)
-        return Page([event_from_item(item) for item in items], more)
+        events, more = self.events.after(run_id, after, limit)
+        return Page(events, more)
 
     def chunks_after(self, run_id: str, after: int, limit: int, now_epoch: int) -> Page[StoredChunk]:
         """Up to `limit` chunk numbers above `after` of every stream of the run, in sequence order
@@ -104,11 +109,6 @@ class StreamReads:
             limit=limit,
         )
         return items, last_key is not None
-
-
-def _counters(live: Item | None) -> LiveCounters:
-    live = live or {}
-    return LiveCounters(int(live.get("seq", 0)), int(live.get("chunk_seq", 0)))
 
 
 def _stored_chunk(item: Item, now_epoch: int) -> StoredChunk:

@@ -262,6 +262,23 @@ class DynamoTable:
             _backoff(attempt)
         raise Unavailable("the store is busy; retry shortly")
 
+    def update_one(self, action: Mapping[str, Any]) -> dict[str, Any]:
+        """Runs one `update_action(...)` as a single UpdateItem (a conditional write of one item
+        needs no transaction). Raises ConditionFailed (with the stored item when DynamoDB returns
+        it), Unavailable when throttling or transaction conflicts persist."""
+        request = {name: value for name, value in action["Update"].items() if name != "TableName"}
+        try:
+            return self.update_item(**request)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            raw = exc.response.get("Item")
+            raise ConditionFailed(["ConditionalCheckFailed"], [deserialize(raw) if raw else None]) from exc
+
+    @staticmethod
+    def serialize(values: Mapping[str, Any]) -> dict[str, Any]:
+        return serialize(values)
+
     def batch_write(self, puts: Sequence[Item] = (), deletes: Sequence[Key] = ()) -> None:
         """Writes items 25 at a time, retrying unprocessed ones. Raises Unavailable if they persist."""
         requests: list[dict[str, Any]] = [{"PutRequest": {"Item": serialize(item)}} for item in puts]

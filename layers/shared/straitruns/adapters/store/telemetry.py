@@ -22,7 +22,7 @@ from itertools import islice
 from typing import Any
 
 from straitruns.adapters.store import keys
-from straitruns.adapters.store.runs import event_from_item
+from straitruns.adapters.store.events import EventReads
 from straitruns.adapters.store.table import ConditionFailed, DynamoTable, Item
 from straitruns.domain.errors import Unavailable
 from straitruns.domain.models import Checkpoint, Event, Output, StateEntry, StreamChunk, ToolCall, UsageRecord
@@ -44,6 +44,7 @@ class TelemetryStore:
 
     def __init__(self, table: DynamoTable) -> None:
         self.table = table
+        self.events = EventReads(table)
 
     # Sequences ----------------------------------------------------------------------------
 
@@ -79,13 +80,11 @@ class TelemetryStore:
 
     def iter_events(self, run_id: str, after_sequence: int = 0, page: int = _PAGE) -> Iterator[Event]:
         """The run's stored events after `after_sequence`, in sequence order (gaps not waited for)."""
-        after = keys.event_sk(after_sequence) if after_sequence > 0 else None
-        return (event_from_item(item) for item in self._range(run_id, keys.EVENT_SK_PREFIX, after, page))
+        return self.events.iterate(run_id, after_sequence, page)
 
     def events_between(self, run_id: str, first: int, last: int) -> list[Event]:
         """The stored events numbered `first`..`last` (inclusive), in order."""
-        events = islice(self.iter_events(run_id, first - 1), last - first + 1)
-        return [event for event in events if event.sequence <= last]
+        return self.events.between(run_id, first, last)
 
     # Checkpoints --------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from straitruns.api.deps import (
     RunsReader,
     ServicesDep,
     requested_project,
+    utf8_header,
 )
 from straitruns.api.responses import JsonTextResponse
 from straitruns.api.schemas import ERRORS, BatchOut, BulkTriggerOut, JobOut, RunOut
@@ -94,16 +95,18 @@ def delete_job(job_id: JobIdPath, request: Request, principal: JobsWriter, servi
 def trigger(
     job_id: JobIdPath, request: Request, principal: JobsTrigger, services: ServicesDep, body: JsonBody
 ) -> Response:
-    job = services.jobs.get(principal, job_id, requested_project(request))
+    job, active = services.jobs.get_for_trigger(
+        principal, job_id, requested_project(request), [_concurrency_key(body)]
+    )
     command = to_model(body, TriggerRun, empty_ok=True)
-    header_key = request.headers.get("idempotency-key")
-    alternate = request.headers.get("x-idempotency-key")
+    header_key = utf8_header(request, "Idempotency-Key")
+    alternate = utf8_header(request, "X-Idempotency-Key")
     if header_key is not None and alternate is not None and header_key != alternate:
         raise ValidationFailed(
             "Idempotency-Key and X-Idempotency-Key disagree",
             [{"field": "Idempotency-Key", "error": "differs from X-Idempotency-Key"}],
         )
-    outcome = services.triggers.trigger(principal, job, command, header_key or alternate)
+    outcome = services.triggers.trigger(principal, job, command, header_key or alternate, active_slots=active)
     if outcome.created:
         return JsonTextResponse(run_view(outcome.run), status_code=201)
     return JsonTextResponse(run_view(outcome.run), headers={"Idempotent-Replayed": "true"})
@@ -119,9 +122,11 @@ def trigger(
 def bulk_trigger(
     job_id: JobIdPath, request: Request, principal: JobsTrigger, services: ServicesDep, body: JsonBody
 ) -> Response:
-    job = services.jobs.get(principal, job_id, requested_project(request))
+    items = body.get("items") if isinstance(body, dict) else None
+    keys = [_concurrency_key(item) for item in items] if isinstance(items, list) else []
+    job, active = services.jobs.get_for_trigger(principal, job_id, requested_project(request), keys)
     command = to_model(body, BulkTrigger)
-    outcome = services.triggers.bulk_trigger(principal, job, command)
+    outcome = services.triggers.bulk_trigger(principal, job, command, active)
     runs = [
         run_view(entry) if not isinstance(entry, Exception) else {"error": entry.message, "index": index}
         for index, entry in enumerate(outcome.entries)
@@ -134,3 +139,10 @@ def bulk_trigger(
 def get_batch(batch_id: BatchIdPath, principal: RunsReader, services: ServicesDep) -> Response:
     batch, counts = services.triggers.get_batch(principal, batch_id)
     return JsonTextResponse(batch_view(batch, counts))
+
+
+def _concurrency_key(body: object) -> str | None:
+    """The concurrency key a trigger body names, read before the body is validated (the job is
+    looked up first, with the counters the run may need)."""
+    key = body.get("concurrency_key") if isinstance(body, dict) else None
+    return key if isinstance(key, str) else None

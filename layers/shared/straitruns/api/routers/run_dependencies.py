@@ -22,7 +22,15 @@ def dependency_status(run_id: RunIdPath, principal: RunsReader, services: Servic
             "run_id": status.run.id,
             "job_id": status.run.job_id,
             "status": status.run.status.value,
-            "dependencies": [dependency_view(dependency) for dependency in status.dependencies],
+            "dependencies": [
+                {
+                    **dependency_view(state.dependency),
+                    "satisfied": state.met,
+                    "decided_by_run_id": state.deciding.run_id if state.deciding else None,
+                    "decided_by_status": state.deciding.status.value if state.deciding else None,
+                }
+                for state in status.states
+            ],
             "dependencies_satisfied": status.satisfied,
         }
     )

@@ -1,0 +1,1 @@
+"""Stored-layout migrations (docs/deployment.md#migrations): `python -m straitruns.migrations`."""
